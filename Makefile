@@ -11,7 +11,7 @@ CC       ?= cc
 OPT      ?= -O2
 CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wformat=2 -MMD -MP -Ifcgi
-LDLIBS   += -lfcgi -lsqlite3 -lhiredis -ljson-c -lcurl -lpthread
+LDLIBS   += -lfcgi -lsqlite3 -lhiredis -ljson-c -lcurl -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 FLAVOUR  ?= release
@@ -26,10 +26,13 @@ CLI_SRC      := $(wildcard cli/*.c)
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
+# Each service's schema.sql is compiled in as a string: <service>_schema_sql.
+sqlobj = $(B)/gen/$(1)/schema_sql.o
 
 PROGRAMS := $(BIN)/catalog $(BIN)/order $(BIN)/frontend
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
+.PRECIOUS: $(B)/gen/%_sql.c
 .PHONY: all deps run start stop status reload test unit unit-asan test-asan blackbox clean
 all: $(PROGRAMS)
 
@@ -37,13 +40,21 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+$(B)/gen/%_sql.c: %.sql
+	@mkdir -p $(dir $@)
+	{ printf 'const char %s[] =\n' '$(subst /,_,$*)_sql'; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; printf ';\n'; } > $@
+
+$(B)/gen/%.o: $(B)/gen/%.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(B)/libbazar.a: $(call obj,$(FCGI_SRC))
 	$(AR) rcs $@ $^
 
-$(BIN)/catalog: $(call obj,$(CATALOG_SRC)) $(B)/libbazar.a
+$(BIN)/catalog: $(call obj,$(CATALOG_SRC)) $(call sqlobj,catalog) $(B)/libbazar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BIN)/order: $(call obj,$(ORDER_SRC)) $(B)/libbazar.a
+$(BIN)/order: $(call obj,$(ORDER_SRC)) $(call sqlobj,order) $(B)/libbazar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BIN)/frontend: $(call obj,$(FRONTEND_SRC)) $(B)/libbazar.a

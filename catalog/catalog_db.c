@@ -1,0 +1,385 @@
+/* catalog_db.c - the catalog's state: books and purchase records in SQLite,
+ * the replicated state machine that changes them, and JSON views of them.
+ *
+ * Entries (the "op" of a log entry), all decided by the primary:
+ *   {"op":"decrement","id":2,"key":"k"}   quantity-1, records the purchase
+ *   {"op":"restock","id":2,"count":25}    quantity+count
+ *   {"op":"price","id":1,"cents":3950}    sets the price
+ *   {"op":"add","id":7,"title":..,"topic":..,"cents":..,"quantity":..}
+ * Applying one touches nothing but these tables and the entry, so every
+ * replica that applies the same log reaches the same state. */
+#include "catalog_db.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcgi_db.h"
+#include "fcgi_log.h"
+
+static sqlite3 *db;
+static sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
+    *st_restock, *st_price, *st_add, *st_hash_books, *st_hash_purchases;
+
+#define BOOK_COLS "id, title, topic, price_cents, quantity, version"
+
+void catalog_db_init(sqlite3 *handle)
+{
+    db = handle;
+}
+
+static void read_book(sqlite3_stmt *st, catalog_book *b)
+{
+    b->id = sqlite3_column_int64(st, 0);
+    snprintf(b->title, sizeof b->title, "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(b->topic, sizeof b->topic, "%s", (const char *)sqlite3_column_text(st, 2));
+    b->price_cents = sqlite3_column_int64(st, 3);
+    b->quantity = sqlite3_column_int64(st, 4);
+    b->version = sqlite3_column_int64(st, 5);
+}
+
+int catalog_db_book(int64_t id, catalog_book *out)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_book, "SELECT " BOOK_COLS " FROM books WHERE id = ?");
+    if (!st || sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read_book(st, out);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int catalog_db_purchase(const char *key, catalog_purchase *out)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(
+        db, &st_purchase, "SELECT book_id, title, price_cents, pos FROM purchases WHERE key = ?");
+    if (!st || sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->book_id = sqlite3_column_int64(st, 0);
+        snprintf(out->title, sizeof out->title, "%s", (const char *)sqlite3_column_text(st, 1));
+        out->price_cents = sqlite3_column_int64(st, 2);
+        out->pos = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t catalog_db_next_id(void)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_next, "SELECT COALESCE(MAX(id), -1) + 1 FROM books");
+    if (!st || sqlite3_step(st) != SQLITE_ROW)
+        return -1;
+    int64_t id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return id;
+}
+
+json_object *catalog_price_json(int64_t cents)
+{
+    char s[32];
+    fcgi_cents_format(cents, s, sizeof s);
+    return json_object_new_double_s((double)cents / 100.0, s);
+}
+
+json_object *catalog_book_json(const catalog_book *b)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "id", json_object_new_int64(b->id));
+    json_object_object_add(o, "title", json_object_new_string(b->title));
+    json_object_object_add(o, "topic", json_object_new_string(b->topic));
+    json_object_object_add(o, "price", catalog_price_json(b->price_cents));
+    json_object_object_add(o, "quantity", json_object_new_int64(b->quantity));
+    json_object_object_add(o, "version", json_object_new_int64(b->version));
+    return o;
+}
+
+json_object *catalog_db_search_json(const char *topic)
+{
+    sqlite3_stmt *st =
+        fcgi_db_stmt(db, &st_search, "SELECT id, title FROM books WHERE topic = ? ORDER BY id");
+    json_object *arr = json_object_new_array();
+    if (!st || !arr || sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC) != SQLITE_OK) {
+        json_object_put(arr);
+        return NULL;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        if (!o)
+            break;
+        json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
+        json_object_object_add(
+            o, "title", json_object_new_string((const char *)sqlite3_column_text(st, 1)));
+        json_object_array_add(arr, o);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+json_object *catalog_db_all_json(void)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_all, "SELECT " BOOK_COLS " FROM books ORDER BY id");
+    json_object *arr = json_object_new_array();
+    if (!st || !arr) {
+        json_object_put(arr);
+        return NULL;
+    }
+    int rc;
+    catalog_book b;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_book(st, &b);
+        json_object *o = catalog_book_json(&b);
+        if (!o)
+            break;
+        json_object_array_add(arr, o);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/* Inserts one book; used by the seed and by the "add" entry. */
+static int insert_book(int64_t id, const char *title, const char *topic, int64_t cents,
+                       int64_t qty, int64_t version)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(
+        db, &st_add,
+        "INSERT INTO books (id, title, topic, price_cents, quantity, version) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
+    if (!st || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, title, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, topic, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 4, cents) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, qty) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 6, version) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Parses "12.34" / "12" into cents; -1 when malformed. */
+static int64_t parse_cents(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long whole = strtoll(s, &end, 10);
+    if (errno || end == s || whole < 0 || whole > CATALOG_PRICE_MAX / 100)
+        return -1;
+    int64_t cents = whole * 100;
+    if (*end == '.') {
+        const char *f = end + 1;
+        if (f[0] < '0' || f[0] > '9')
+            return -1;
+        cents += (f[0] - '0') * 10;
+        end = (char *)f + 1;
+        if (*end >= '0' && *end <= '9')
+            cents += *end++ - '0';
+    }
+    return *end ? -1 : cents;
+}
+
+int catalog_db_seed(const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *count = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM books", -1, &count, NULL) != SQLITE_OK ||
+        sqlite3_step(count) != SQLITE_ROW) {
+        snprintf(err, errlen, "count books: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(count);
+        return -1;
+    }
+    int64_t have = sqlite3_column_int64(count, 0);
+    sqlite3_finalize(count);
+    if (have > 0)
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* BEGIN IMMEDIATE: replicas' processes start together; one seeds, the
+     * others find the books there once they get the lock. */
+    if (fcgi_db_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0) {
+        fclose(f);
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0, rc = 0;
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM books", -1, &count, NULL) != SQLITE_OK ||
+        sqlite3_step(count) != SQLITE_ROW)
+        rc = -1;
+    else if (sqlite3_column_int64(count, 0) > 0)
+        lineno = -1; /* someone else seeded meanwhile */
+    sqlite3_finalize(count);
+    while (rc == 0 && lineno >= 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (line[0] == '#' || line[0] == 0)
+            continue;
+        char *field[5], *save = NULL, *p = line;
+        int nf = 0;
+        for (char *t; nf < 5 && (t = strsep(&p, "\t")) != NULL;)
+            field[nf++] = t;
+        (void)save;
+        char *idend, *qend;
+        long long id = nf == 5 ? strtoll(field[0], &idend, 10) : -1;
+        long long qty = nf == 5 ? strtoll(field[4], &qend, 10) : -1;
+        int64_t cents = nf == 5 ? parse_cents(field[3]) : -1;
+        if (nf != 5 || p != NULL || id < 0 || *idend || qty < 0 || *qend || cents <= 0 ||
+            !field[1][0] || !field[2][0]) {
+            snprintf(err, errlen, "%s:%d: expected id<TAB>title<TAB>topic<TAB>price<TAB>quantity",
+                     path, lineno);
+            rc = -1;
+        } else if (insert_book(id, field[1], field[2], cents, qty, 0) != 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, sqlite3_errmsg(db));
+            rc = -1;
+        }
+    }
+    fclose(f);
+    if (rc == 0)
+        rc = fcgi_db_exec(db, "COMMIT", err, errlen);
+    if (rc != 0) {
+        char e2[64];
+        fcgi_db_exec(db, "ROLLBACK", e2, sizeof e2);
+    }
+    return rc;
+}
+
+static int64_t op_int(json_object *op, const char *name)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(op, name, &v) || !json_object_is_type(v, json_type_int))
+        return -1;
+    return json_object_get_int64(v);
+}
+
+static const char *op_str(json_object *op, const char *name)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(op, name, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* Runs a prepared single-row UPDATE and checks it changed exactly one row. */
+static int step_one(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE && sqlite3_changes(db) == 1 ? 0 : -1;
+}
+
+int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char *err,
+                  size_t errlen)
+{
+    (void)ctx;
+    (void)handle;
+    const char *kind = op_str(op, "op");
+    int64_t id = op_int(op, "id");
+    sqlite3_stmt *st;
+    if (!kind || id < 0) {
+        snprintf(err, errlen, "entry without op or id");
+        return -1;
+    }
+    if (strcmp(kind, "decrement") == 0) {
+        const char *key = op_str(op, "key");
+        st = fcgi_db_stmt(db, &st_dec,
+                          "UPDATE books SET quantity = quantity - 1, version = ? "
+                          "WHERE id = ? AND quantity > 0");
+        if (!key || !st || sqlite3_bind_int64(st, 1, pos) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, id) != SQLITE_OK || step_one(st) != 0)
+            goto fail;
+        st = fcgi_db_stmt(db, &st_rec,
+                          "INSERT INTO purchases (key, book_id, title, price_cents, pos) "
+                          "SELECT ?, id, title, price_cents, ? FROM books WHERE id = ?");
+        if (!st || sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0)
+            goto fail;
+        return 0;
+    }
+    if (strcmp(kind, "restock") == 0) {
+        int64_t count = op_int(op, "count");
+        st = fcgi_db_stmt(db, &st_restock,
+                          "UPDATE books SET quantity = quantity + ?, version = ? WHERE id = ?");
+        if (count < 1 || !st || sqlite3_bind_int64(st, 1, count) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0)
+            goto fail;
+        return 0;
+    }
+    if (strcmp(kind, "price") == 0) {
+        int64_t cents = op_int(op, "cents");
+        st = fcgi_db_stmt(db, &st_price,
+                          "UPDATE books SET price_cents = ?, version = ? WHERE id = ?");
+        if (cents < 1 || !st || sqlite3_bind_int64(st, 1, cents) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0)
+            goto fail;
+        return 0;
+    }
+    if (strcmp(kind, "add") == 0) {
+        const char *title = op_str(op, "title"), *topic = op_str(op, "topic");
+        int64_t cents = op_int(op, "cents"), qty = op_int(op, "quantity");
+        if (!title || !topic || cents < 1 || qty < 0 ||
+            insert_book(id, title, topic, cents, qty, pos) != 0)
+            goto fail;
+        return 0;
+    }
+    snprintf(err, errlen, "unknown op '%s'", kind);
+    return -1;
+fail:
+    snprintf(err, errlen, "%s of book %" PRId64 " failed: %s", kind, id, sqlite3_errmsg(db));
+    return -1;
+}
+
+int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
+{
+    (void)ctx;
+    (void)handle;
+    fcgi_hash h;
+    fcgi_hash_init(&h);
+    sqlite3_stmt *st = fcgi_db_stmt(
+        db, &st_hash_books, "SELECT id, title, topic, price_cents, quantity FROM books ORDER BY id");
+    if (!st)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 0));
+        fcgi_hash_text(&h, sqlite3_column_text(st, 1));
+        fcgi_hash_text(&h, sqlite3_column_text(st, 2));
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 3));
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 4));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    st = fcgi_db_stmt(db, &st_hash_purchases,
+                      "SELECT key, book_id, price_cents FROM purchases ORDER BY key");
+    if (!st)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fcgi_hash_text(&h, sqlite3_column_text(st, 0));
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 1));
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 2));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    fcgi_hash_hex(&h, out, outlen);
+    return 0;
+}

@@ -1,0 +1,54 @@
+/* catalog_db.h - the catalog's state: books and purchase records in SQLite,
+ * the replicated state machine that changes them, and JSON views of them. */
+#ifndef CATALOG_DB_H
+#define CATALOG_DB_H
+
+#include <stdint.h>
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+extern const char catalog_schema_sql[]; /* catalog/schema.sql, compiled in */
+
+#define CATALOG_TEXT_MAX 200  /* bytes of a title or a topic */
+#define CATALOG_PRICE_MAX 100000000LL /* cents: 1,000,000.00 */
+#define CATALOG_QTY_MAX 1000000000LL
+
+typedef struct catalog_book {
+    int64_t id, price_cents, quantity, version;
+    char title[CATALOG_TEXT_MAX + 1], topic[CATALOG_TEXT_MAX + 1];
+} catalog_book;
+
+typedef struct catalog_purchase {
+    int64_t book_id, price_cents, pos;
+    char title[CATALOG_TEXT_MAX + 1];
+} catalog_purchase;
+
+/* Binds the module to the replica's connection (prepared statements are
+ * cached on it). */
+void catalog_db_init(sqlite3 *db);
+
+/* Loads the seed file (tab-separated id, title, topic, price, quantity;
+ * '#' lines are comments) when the books table is empty. Returns 0 or -1
+ * with "file:line: reason" in err. */
+int catalog_db_seed(const char *path, char *err, size_t errlen);
+
+/* Point reads. Return 1 found, 0 not found, -1 database error. */
+int catalog_db_book(int64_t id, catalog_book *out);
+int catalog_db_purchase(const char *key, catalog_purchase *out);
+
+/* The next free book id (max + 1), or -1 on error. */
+int64_t catalog_db_next_id(void);
+
+/* JSON views; NULL on a database or allocation error. The caller owns them. */
+json_object *catalog_book_json(const catalog_book *b);
+json_object *catalog_db_search_json(const char *topic);
+json_object *catalog_db_all_json(void);
+
+/* The replicated state machine (repl_machine callbacks; ctx unused). */
+int catalog_apply(void *ctx, sqlite3 *db, int64_t pos, json_object *op, char *err, size_t errlen);
+int catalog_hash(void *ctx, sqlite3 *db, char *out, size_t outlen);
+
+/* A price as a JSON number that prints with exactly two decimals. */
+json_object *catalog_price_json(int64_t cents);
+
+#endif

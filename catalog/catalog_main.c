@@ -1,0 +1,38 @@
+/* catalog_main.c - the catalog replica program: start-up and the request loop. */
+#include <stdio.h>
+
+#include "catalog_db.h"
+#include "catalog_routes.h"
+#include "fcgi_cache.h"
+#include "fcgi_log.h"
+#include "fcgi_service.h"
+
+int main(int argc, char **argv)
+{
+    fcgi_service svc;
+    char err[512];
+    if (fcgi_service_open(&svc, argc, argv, "catalog", 1, catalog_schema_sql, err, sizeof err) !=
+        0) {
+        fprintf(stderr, "catalog: %s\n", err);
+        LOG_ERROR("start-up failed: %s", err);
+        return 2;
+    }
+    catalog_db_init(svc.db);
+    repl_machine machine = {.service = "catalog", .apply = catalog_apply, .hash = catalog_hash};
+    if (catalog_db_seed(svc.cfg.seed_file, err, sizeof err) != 0 ||
+        fcgi_service_start_repl(&svc, &machine, err, sizeof err) != 0) {
+        fprintf(stderr, "catalog: %s\n", err);
+        LOG_ERROR("start-up failed: %s", err);
+        fcgi_service_close(&svc);
+        return 2;
+    }
+    fcgi_cache *cache = NULL;
+    if (svc.cfg.cache)
+        cache = fcgi_cache_new(svc.cfg.redis, svc.cfg.redis_timeout_ms, svc.cfg.cache_ttl_s,
+                               svc.cfg.cache_guard);
+    catalog_routes_init(svc.repl, cache);
+    int rc = fcgi_service_run(&svc, catalog_routes, catalog_nroutes, NULL);
+    fcgi_cache_free(cache);
+    fcgi_service_close(&svc);
+    return rc == 0 ? 0 : 1;
+}

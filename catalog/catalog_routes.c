@@ -1,0 +1,328 @@
+/* catalog_routes.c - the catalog replica's HTTP routes: reads answered
+ * locally, writes decided and replicated by the primary (forwarded there by
+ * backups), each write followed by the DEL of the book's cache key. */
+#include "catalog_routes.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "catalog_db.h"
+#include "catalog_input.h"
+#include "fcgi_app.h"
+#include "fcgi_cache.h"
+#include "fcgi_log.h"
+#include "fcgi_text.h"
+#include "repl.h"
+
+static repl_t *repl;
+static fcgi_cache *cache; /* NULL when the cache is off */
+
+void catalog_routes_init(repl_t *r, fcgi_cache *c)
+{
+    repl = r;
+    cache = c;
+}
+
+/* The {id} capture as a book id, or -1 (after answering 400). */
+static int64_t capture_id(fcgi_request *req, int i)
+{
+    long long id;
+    if (fcgi_parse_id(req->caps.value[i], req->caps.len[i], &id) != 0) {
+        fcgi_resp_error(req, 400, "book id must be a non-negative integer");
+        return -1;
+    }
+    return id;
+}
+
+static int h_search(fcgi_request *req)
+{
+    const char *topic = req->caps.value[0];
+    size_t len = req->caps.len[0];
+    if (len == 0 || len > CATALOG_TEXT_MAX || !fcgi_text_valid(topic, len))
+        return fcgi_resp_error(req, 400, "topic must be 1 to %d bytes of printable UTF-8",
+                               CATALOG_TEXT_MAX);
+    json_object *arr = catalog_db_search_json(topic);
+    return arr ? fcgi_resp_json(req, 200, arr) : fcgi_resp_error(req, 500, "database error");
+}
+
+static int h_all(fcgi_request *req)
+{
+    json_object *arr = catalog_db_all_json();
+    return arr ? fcgi_resp_json(req, 200, arr) : fcgi_resp_error(req, 500, "database error");
+}
+
+static int answer_book(fcgi_request *req, int status, int64_t id)
+{
+    catalog_book b;
+    int found = catalog_db_book(id, &b);
+    if (found < 0)
+        return fcgi_resp_error(req, 500, "database error");
+    if (!found)
+        return fcgi_resp_error(req, 404, "no book with id %" PRId64, id);
+    json_object *o = catalog_book_json(&b);
+    return o ? fcgi_resp_json(req, status, o) : fcgi_resp_error(req, 500, "out of memory");
+}
+
+static int h_book(fcgi_request *req)
+{
+    int64_t id = capture_id(req, 0);
+    return id < 0 ? 400 : answer_book(req, 200, id);
+}
+
+/* ---- writes ---- */
+
+/* What a write request asks for; the decide functions read it. */
+typedef struct write_req {
+    int64_t id, count, cents, quantity;
+    const char *key, *title, *topic;
+} write_req;
+
+static json_object *new_op(const char *kind, int64_t id)
+{
+    json_object *op = json_object_new_object();
+    if (op) {
+        json_object_object_add(op, "op", json_object_new_string(kind));
+        json_object_object_add(op, "id", json_object_new_int64(id));
+    }
+    return op;
+}
+
+/* Common to the decisions on an existing book: 404 when it is missing. */
+static int existing(const write_req *w, catalog_book *b, char *why, size_t whylen)
+{
+    int found = catalog_db_book(w->id, b);
+    if (found < 0) {
+        snprintf(why, whylen, "database error");
+        return 500;
+    }
+    if (!found) {
+        snprintf(why, whylen, "no book with id %" PRId64, w->id);
+        return 404;
+    }
+    return 200;
+}
+
+static int decide_decrement(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen)
+{
+    (void)db;
+    const write_req *w = arg;
+    catalog_purchase p;
+    int done = catalog_db_purchase(w->key, &p);
+    if (done < 0) {
+        snprintf(why, whylen, "database error");
+        return 500;
+    }
+    if (done) { /* a retry: same answer, nothing taken */
+        if (p.book_id != w->id) {
+            snprintf(why, whylen, "idempotency key already used for book %" PRId64, p.book_id);
+            return 409;
+        }
+        return 200;
+    }
+    catalog_book b;
+    int st = existing(w, &b, why, whylen);
+    if (st != 200)
+        return st;
+    if (b.quantity < 1) {
+        snprintf(why, whylen, "book %" PRId64 " is out of stock", w->id);
+        return 409;
+    }
+    *op = new_op("decrement", w->id);
+    if (*op)
+        json_object_object_add(*op, "key", json_object_new_string(w->key));
+    return 200;
+}
+
+static int decide_restock(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen)
+{
+    (void)db;
+    const write_req *w = arg;
+    catalog_book b;
+    int st = existing(w, &b, why, whylen);
+    if (st != 200)
+        return st;
+    if (b.quantity + w->count > CATALOG_QTY_MAX) {
+        snprintf(why, whylen, "restock would exceed %lld copies", CATALOG_QTY_MAX);
+        return 400;
+    }
+    *op = new_op("restock", w->id);
+    if (*op)
+        json_object_object_add(*op, "count", json_object_new_int64(w->count));
+    return 200;
+}
+
+static int decide_price(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen)
+{
+    (void)db;
+    const write_req *w = arg;
+    catalog_book b;
+    int st = existing(w, &b, why, whylen);
+    if (st != 200)
+        return st;
+    *op = new_op("price", w->id);
+    if (*op)
+        json_object_object_add(*op, "cents", json_object_new_int64(w->cents));
+    return 200;
+}
+
+static int decide_add(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen)
+{
+    (void)db;
+    write_req *w = arg;
+    w->id = catalog_db_next_id();
+    if (w->id < 0) {
+        snprintf(why, whylen, "database error");
+        return 500;
+    }
+    *op = new_op("add", w->id);
+    if (*op) {
+        json_object_object_add(*op, "title", json_object_new_string(w->title));
+        json_object_object_add(*op, "topic", json_object_new_string(w->topic));
+        json_object_object_add(*op, "cents", json_object_new_int64(w->cents));
+        json_object_object_add(*op, "quantity", json_object_new_int64(w->quantity));
+    }
+    return 201;
+}
+
+/* Replicates the write (primary) and drops the book's cached lookup.
+ * Returns the status, or answers the error itself and returns it. */
+static int replicate(fcgi_request *req, repl_decide_fn decide, write_req *w)
+{
+    char why[256] = "";
+    int64_t pos = 0;
+    int status = repl_submit(repl, decide, w, &pos, why, sizeof why);
+    /* Invalidate after the commit (and even after a 503: the entry is in the
+     * primary's log and will reach the others), before acknowledging. */
+    if (cache && (status < 300 || pos > 0)) {
+        char key[64];
+        fcgi_cache_book_key(w->id, key, sizeof key);
+        if (fcgi_cache_invalidate(cache, key) != 0)
+            LOG_WARN("cache DEL %s failed: Redis unreachable", key);
+    }
+    if (status >= 300)
+        fcgi_resp_error(req, status, "%s", why[0] ? why : "write failed");
+    return status;
+}
+
+/* Parses the body of a write at the primary; NULL after answering the error. */
+static json_object *write_body(fcgi_request *req)
+{
+    int status;
+    char why[256];
+    json_object *body = fcgi_req_json(req, &status, why, sizeof why);
+    if (!body)
+        fcgi_resp_error(req, status, "%s", why);
+    return body;
+}
+
+static int h_decrement(fcgi_request *req)
+{
+    if (!repl_is_primary(repl))
+        return repl_forward(repl, req);
+    write_req w = {0};
+    if ((w.id = capture_id(req, 0)) < 0)
+        return 400;
+    json_object *body = write_body(req), *k;
+    if (!body)
+        return 400;
+    if (!json_object_object_get_ex(body, "key", &k) || !json_object_is_type(k, json_type_string) ||
+        !fcgi_key_valid(json_object_get_string(k)))
+        return fcgi_resp_error(req, 400, "'key' must be 1 to 128 characters of [A-Za-z0-9._:-]");
+    w.key = json_object_get_string(k);
+    int status = replicate(req, decide_decrement, &w);
+    if (status >= 300)
+        return status;
+    catalog_purchase p;
+    catalog_book b;
+    if (catalog_db_purchase(w.key, &p) != 1 || catalog_db_book(w.id, &b) != 1)
+        return fcgi_resp_error(req, 500, "purchase record missing");
+    json_object *o = json_object_new_object();
+    if (!o)
+        return fcgi_resp_error(req, 500, "out of memory");
+    json_object_object_add(o, "id", json_object_new_int64(p.book_id));
+    json_object_object_add(o, "title", json_object_new_string(p.title));
+    json_object_object_add(o, "price", catalog_price_json(p.price_cents));
+    json_object_object_add(o, "quantity", json_object_new_int64(b.quantity));
+    json_object_object_add(o, "version", json_object_new_int64(b.version));
+    return fcgi_resp_json(req, 200, o);
+}
+
+static int h_restock(fcgi_request *req)
+{
+    if (!repl_is_primary(repl))
+        return repl_forward(repl, req);
+    write_req w = {0};
+    char why[256];
+    if ((w.id = capture_id(req, 0)) < 0)
+        return 400;
+    json_object *body = write_body(req);
+    if (!body)
+        return 400;
+    if (catalog_input_int(body, "count", 1, 1000000, &w.count, why, sizeof why) != 0)
+        return fcgi_resp_error(req, 400, "%s", why);
+    int status = replicate(req, decide_restock, &w);
+    return status >= 300 ? status : answer_book(req, 200, w.id);
+}
+
+static int h_price(fcgi_request *req)
+{
+    if (!repl_is_primary(repl))
+        return repl_forward(repl, req);
+    write_req w = {0};
+    char why[256];
+    if ((w.id = capture_id(req, 0)) < 0)
+        return 400;
+    json_object *body = write_body(req);
+    if (!body)
+        return 400;
+    if (catalog_input_price(body, &w.cents, why, sizeof why) != 0)
+        return fcgi_resp_error(req, 400, "%s", why);
+    int status = replicate(req, decide_price, &w);
+    return status >= 300 ? status : answer_book(req, 200, w.id);
+}
+
+static int h_add(fcgi_request *req)
+{
+    if (!repl_is_primary(repl))
+        return repl_forward(repl, req);
+    write_req w = {0};
+    char why[256];
+    json_object *body = write_body(req);
+    if (!body)
+        return 400;
+    if (catalog_input_text(body, "title", &w.title, why, sizeof why) != 0 ||
+        catalog_input_text(body, "topic", &w.topic, why, sizeof why) != 0 ||
+        catalog_input_price(body, &w.cents, why, sizeof why) != 0 ||
+        catalog_input_int(body, "quantity", 0, CATALOG_QTY_MAX, &w.quantity, why, sizeof why) != 0)
+        return fcgi_resp_error(req, 400, "%s", why);
+    int status = replicate(req, decide_add, &w);
+    return status >= 300 ? status : answer_book(req, 201, w.id);
+}
+
+static int h_health(fcgi_request *req)
+{
+    int64_t applied = repl_applied(repl);
+    if (applied < 0)
+        return fcgi_resp_error(req, 503, "database unavailable");
+    json_object *o = json_object_new_object();
+    if (!o)
+        return fcgi_resp_error(req, 500, "out of memory");
+    json_object_object_add(o, "status", json_object_new_string("ok"));
+    json_object_object_add(o, "applied", json_object_new_int64(applied));
+    return fcgi_resp_json(req, 200, o);
+}
+
+const fcgi_route catalog_routes[] = {
+    {"GET", "/search/{topic}", h_search},
+    {"GET", "/books", h_all},
+    {"POST", "/books", h_add},
+    {"GET", "/books/{id}", h_book},
+    {"PUT", "/books/{id}/price", h_price},
+    {"POST", "/books/{id}/restock", h_restock},
+    {"POST", "/books/{id}/decrement", h_decrement},
+    {"GET", "/health", h_health},
+    {"GET", "/state", repl_handle_state},
+    {"POST", "/repl/append", repl_handle_append},
+};
+const size_t catalog_nroutes = sizeof catalog_routes / sizeof catalog_routes[0];

@@ -1,0 +1,18 @@
+/* catalog_routes.h - the catalog replica's HTTP route table. */
+#ifndef CATALOG_ROUTES_H
+#define CATALOG_ROUTES_H
+
+#include <stddef.h>
+
+#include "fcgi_cache.h"
+#include "fcgi_router.h"
+#include "repl.h"
+
+/* Gives the handlers their replication state and the cache to invalidate
+ * (NULL: cache off). Neither is owned. */
+void catalog_routes_init(repl_t *repl, fcgi_cache *cache);
+
+extern const fcgi_route catalog_routes[];
+extern const size_t catalog_nroutes;
+
+#endif

@@ -1,0 +1,20 @@
+-- catalog/schema.sql - one catalog replica's tables (the log tables are fcgi/repl.c's).
+CREATE TABLE IF NOT EXISTS books (
+    id          INTEGER PRIMARY KEY,
+    title       TEXT    NOT NULL,
+    topic       TEXT    NOT NULL,
+    price_cents INTEGER NOT NULL CHECK (price_cents > 0),
+    quantity    INTEGER NOT NULL CHECK (quantity >= 0),
+    version     INTEGER NOT NULL DEFAULT 0   -- log position of the last write to this book
+);
+CREATE INDEX IF NOT EXISTS books_topic ON books (topic, id);
+
+-- One row per stock decrement, keyed by the purchase's idempotency key, so
+-- a retried decrement returns the first answer and takes nothing more.
+CREATE TABLE IF NOT EXISTS purchases (
+    key         TEXT    PRIMARY KEY,
+    book_id     INTEGER NOT NULL,
+    title       TEXT    NOT NULL,
+    price_cents INTEGER NOT NULL,
+    pos         INTEGER NOT NULL
+);

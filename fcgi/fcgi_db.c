@@ -1,0 +1,109 @@
+/* fcgi_db.c - SQLite set-up shared by every replica, and the state hash. */
+#include "fcgi_db.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "fcgi_log.h"
+
+sqlite3 *fcgi_db_open(const char *path, int sync_full, const char *schema, char *err,
+                      size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                            SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    /* Several processes (both pools of a replica) share the file: writers
+     * wait for each other instead of failing with SQLITE_BUSY. */
+    if (sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
+        fcgi_db_exec(db, "PRAGMA journal_mode=WAL", err, errlen) != 0 ||
+        fcgi_db_exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                     err, errlen) != 0 ||
+        fcgi_db_exec(db, "PRAGMA foreign_keys=ON", err, errlen) != 0 ||
+        (schema && fcgi_db_exec(db, schema, err, errlen) != 0)) {
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    return db;
+}
+
+int fcgi_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+sqlite3_stmt *fcgi_db_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
+{
+    if (*slot) {
+        sqlite3_reset(*slot);
+        sqlite3_clear_bindings(*slot);
+        return *slot;
+    }
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        LOG_ERROR("prepare failed: %s: %s", sqlite3_errmsg(db), sql);
+        *slot = NULL;
+    }
+    return *slot;
+}
+
+void fcgi_hash_init(fcgi_hash *h)
+{
+    h->h = 1469598103934665603ULL;
+}
+
+void fcgi_hash_bytes(fcgi_hash *h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h->h ^= p[i];
+        h->h *= 1099511628211ULL;
+    }
+}
+
+void fcgi_hash_i64(fcgi_hash *h, int64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%" PRId64 "|", v);
+    fcgi_hash_bytes(h, buf, (size_t)n);
+}
+
+void fcgi_hash_text(fcgi_hash *h, const unsigned char *s)
+{
+    if (s)
+        fcgi_hash_bytes(h, s, strlen((const char *)s));
+    fcgi_hash_bytes(h, "|", 1);
+}
+
+void fcgi_hash_hex(const fcgi_hash *h, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%016" PRIx64, h->h);
+}
+
+void fcgi_cents_format(int64_t cents, char *out, size_t outlen)
+{
+    const char *sign = cents < 0 ? "-" : "";
+    uint64_t a = cents < 0 ? (uint64_t)(-(cents + 1)) + 1 : (uint64_t)cents;
+    snprintf(out, outlen, "%s%" PRIu64 ".%02" PRIu64, sign, a / 100, a % 100);
+}
+
+void fcgi_utc_now(char *out, size_t outlen)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}

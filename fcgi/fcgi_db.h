@@ -1,0 +1,42 @@
+/* fcgi_db.h - SQLite set-up shared by every replica, and the state hash. */
+#ifndef FCGI_DB_H
+#define FCGI_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+/* Opens (creating) the database at `path` in WAL mode with
+ * synchronous=FULL (sync_full) or NORMAL, a busy timeout, and runs `schema`
+ * (idempotent CREATE ... IF NOT EXISTS statements). Returns the handle or
+ * NULL with the reason in err. Close with sqlite3_close_v2. */
+sqlite3 *fcgi_db_open(const char *path, int sync_full, const char *schema, char *err,
+                      size_t errlen);
+
+/* Runs SQL without results. Returns 0 or -1 with sqlite's message in err. */
+int fcgi_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
+
+/* Prepares `sql` once per connection and caches it in *slot; later calls
+ * reset and clear the bindings of the cached statement. Returns the
+ * statement or NULL (the error is logged). Finalized by sqlite3_close_v2. */
+sqlite3_stmt *fcgi_db_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql);
+
+/* A 64-bit FNV-1a hash of a replica's logical state, fed row by row. */
+typedef struct fcgi_hash {
+    uint64_t h;
+} fcgi_hash;
+
+void fcgi_hash_init(fcgi_hash *h);
+void fcgi_hash_bytes(fcgi_hash *h, const void *data, size_t len);
+void fcgi_hash_i64(fcgi_hash *h, int64_t v);
+void fcgi_hash_text(fcgi_hash *h, const unsigned char *s); /* NULL hashes as empty */
+/* Writes 16 lowercase hex digits and a NUL into out (>= 17 bytes). */
+void fcgi_hash_hex(const fcgi_hash *h, char *out, size_t outlen);
+
+/* Formats integer cents as "12.30" into out. */
+void fcgi_cents_format(int64_t cents, char *out, size_t outlen);
+
+/* The current UTC time as "2026-11-21T19:36:41.123Z". */
+void fcgi_utc_now(char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,101 @@
+/* fcgi_service.c - start-up shared by every program: arguments, config,
+ * log, and for replicas their database, HTTP client and replication. */
+#include "fcgi_service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fcgi_app.h"
+#include "fcgi_db.h"
+#include "fcgi_log.h"
+#include "fcgi_router.h"
+
+int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *program,
+                      int want_replica, const char *schema, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->program = program;
+    const char *conf = NULL, *rep = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            conf = argv[++i];
+        else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
+            rep = argv[++i];
+        else {
+            snprintf(err, errlen, "usage: %s -c CONFIG%s", program, want_replica ? " -r N" : "");
+            return -1;
+        }
+    }
+    if (!conf || (want_replica && !rep)) {
+        snprintf(err, errlen, "usage: %s -c CONFIG%s", program, want_replica ? " -r N" : "");
+        return -1;
+    }
+    if (fcgi_config_load(&s->cfg, conf, err, errlen) != 0)
+        return -1;
+    if (want_replica) {
+        long long id;
+        int max = strcmp(program, "catalog") == 0 ? s->cfg.catalog_replicas
+                                                  : s->cfg.order_replicas;
+        if (fcgi_parse_id(rep, strlen(rep), &id) != 0 || id < 1 || id > max) {
+            snprintf(err, errlen, "%s: -r %s: replica must be 1..%d", program, rep, max);
+            return -1;
+        }
+        s->replica = (int)id;
+    }
+    char path[FCGI_CONFIG_STR + 64];
+    if (s->replica)
+        snprintf(path, sizeof path, "%s/log/%s-%d.log", s->cfg.var_dir, program, s->replica);
+    else
+        snprintf(path, sizeof path, "%s/log/%s.log", s->cfg.var_dir, program);
+    if (fcgi_log_open(program, path, s->cfg.log_level) != 0)
+        fprintf(stderr, "%s: cannot open %s; logging to stderr\n", program, path);
+    s->http = fcgi_http_new(s->cfg.peer_timeout_ms);
+    if (!s->http) {
+        snprintf(err, errlen, "cannot create the HTTP client");
+        return -1;
+    }
+    if (want_replica) {
+        snprintf(path, sizeof path, "%s/data", s->cfg.var_dir);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/data/%s-%d.db", s->cfg.var_dir, program, s->replica);
+        s->db = fcgi_db_open(path, s->cfg.sync_full, schema, err, errlen);
+        if (!s->db)
+            return -1;
+    }
+    return 0;
+}
+
+int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *err,
+                            size_t errlen)
+{
+    int catalog = strcmp(machine->service, "catalog") == 0;
+    s->repl = repl_new(&s->cfg, s->db, s->replica,
+                       catalog ? s->cfg.catalog_replicas : s->cfg.order_replicas,
+                       catalog ? s->cfg.catalog_primary : s->cfg.order_primary, machine, s->http,
+                       err, errlen);
+    if (!s->repl)
+        return -1;
+    repl_set_current(s->repl);
+    return 0;
+}
+
+int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *ctx)
+{
+    fcgi_app_opts opts = {.program = s->program, .body_limit = s->cfg.body_limit};
+    LOG_INFO("%s%s%.0d started (pid %d)", s->program, s->replica ? " replica " : "", s->replica,
+             (int)getpid());
+    return fcgi_app_run(&opts, routes, n, ctx);
+}
+
+void fcgi_service_close(fcgi_service *s)
+{
+    repl_free(s->repl);
+    fcgi_http_free(s->http);
+    if (s->db)
+        sqlite3_close_v2(s->db);
+    fcgi_log_close();
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,39 @@
+/* fcgi_service.h - start-up shared by every program: arguments, config,
+ * log, and for replicas their database, HTTP client and replication. */
+#ifndef FCGI_SERVICE_H
+#define FCGI_SERVICE_H
+
+#include <sqlite3.h>
+
+#include "fcgi_config.h"
+#include "fcgi_http.h"
+#include "repl.h"
+
+typedef struct fcgi_service {
+    fcgi_config cfg;
+    const char *program; /* "catalog", "order", "frontend" */
+    int replica;         /* 1..n, 0 for the front end */
+    sqlite3 *db;         /* NULL for the front end */
+    fcgi_http *http;
+    repl_t *repl;        /* NULL for the front end */
+} fcgi_service;
+
+/* Parses `-c CONFIG [-r N]` (-r required when want_replica), loads the
+ * config, opens $var_dir/log/<program>[-N].log and, when want_replica, the
+ * database $var_dir/data/<program>-N.db with `schema`. Returns 0, or -1 with
+ * the reason in err (the caller prints it and exits 2). */
+int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *program,
+                      int want_replica, const char *schema, char *err, size_t errlen);
+
+/* Starts replication for machine->service with the configured replica count
+ * and primary. Returns 0 or -1 with the reason in err. */
+int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *err,
+                            size_t errlen);
+
+/* Runs the request loop with the config's body limit. Returns its result. */
+int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *ctx);
+
+/* Frees everything fcgi_service_open and _start_repl created. */
+void fcgi_service_close(fcgi_service *s);
+
+#endif

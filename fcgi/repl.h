@@ -1,0 +1,71 @@
+/* repl.h - one ordered, majority-replicated write stream per service.
+ * The protocol is described at the top of repl.c and in docs/REPLICATION.md. */
+#ifndef REPL_H
+#define REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "fcgi_app.h"
+#include "fcgi_config.h"
+#include "fcgi_http.h"
+
+typedef struct repl repl_t;
+
+/* The service's state machine: what a log entry does to its tables. */
+typedef struct repl_machine {
+    const char *service; /* "catalog" or "order": names routes and messages */
+    /* Applies entry `op` at log position `pos` inside the replication
+     * transaction. Runs at every replica, primary included, in log order, so
+     * it must depend on nothing but the tables and `op`. Returns 0, or -1
+     * with a reason in err (the transaction is rolled back). */
+    int (*apply)(void *ctx, sqlite3 *db, int64_t pos, json_object *op, char *err, size_t errlen);
+    /* Writes the hex hash of the logical state (rows in id order) into out. */
+    int (*hash)(void *ctx, sqlite3 *db, char *out, size_t outlen);
+    void *ctx;
+} repl_machine;
+
+/* Called by repl_submit inside the primary's write transaction to decide
+ * what a request does, given the current state. Returns an HTTP status:
+ * 2xx with *op set to a new entry to log and apply (ownership passes to the
+ * caller of decide), 2xx with *op NULL when the request changes nothing (an
+ * idempotent repeat), or an error status (4xx) with a reason in why. */
+typedef int (*repl_decide_fn)(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen);
+
+/* Creates the replication state of replica `self` (1..n) of machine->service.
+ * Creates the log tables in db if needed. `http` is the process's client
+ * (not owned). Returns NULL with a reason in err. Free with repl_free. */
+repl_t *repl_new(const fcgi_config *cfg, sqlite3 *db, int self, int nreplicas, int primary,
+                 const repl_machine *machine, fcgi_http *http, char *err, size_t errlen);
+void repl_free(repl_t *r);
+
+int repl_is_primary(const repl_t *r);
+
+/* Primary only. Runs decide, apply and the log append in one SQLite
+ * transaction, then sends the entry (and whatever a peer is missing before
+ * it) to every peer in parallel and waits for their answers. Returns decide's
+ * status when the entry is committed (applied by a majority, this replica
+ * included) with *pos set (0 when nothing was written), decide's error status
+ * when it refused, or 503 when a majority could not be reached: the entry
+ * then stays in the log and reaches the peers with the next write, so every
+ * write that can end in 503 must be safe to retry (see order/ and catalog/). */
+int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char *why,
+                size_t whylen);
+
+/* Backups: sends the client's write unchanged to the primary's client pool
+ * and relays the primary's answer. Returns the status relayed, or 503. */
+int repl_forward(repl_t *r, fcgi_request *req);
+
+/* Route handlers for the peer pool. */
+int repl_handle_append(fcgi_request *req); /* POST /repl/append; req->ctx's repl */
+int repl_handle_state(fcgi_request *req);  /* GET /state */
+
+/* The replica's repl_t for the handlers above: set once at start-up. */
+void repl_set_current(repl_t *r);
+
+/* The last log position applied here, or -1 on a database error. */
+int64_t repl_applied(repl_t *r);
+
+#endif

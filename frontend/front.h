@@ -1,0 +1,42 @@
+/* front.h - the front end's shared state and its calls to the internal listener. */
+#ifndef FRONT_H
+#define FRONT_H
+
+#include <stddef.h>
+
+#include "fcgi_app.h"
+#include "fcgi_cache.h"
+#include "fcgi_config.h"
+#include "fcgi_http.h"
+
+typedef struct front {
+    const fcgi_config *cfg;
+    fcgi_http *http;
+    fcgi_cache *cache; /* NULL when the cache is off */
+    char token[FCGI_CONFIG_STR];
+} front;
+
+extern front front_ctx;
+
+/* Calls the internal listener: `method` on internal_url + path, with the
+ * request's X-Request-Id and the extra header (may be NULL). Returns 0 when
+ * a response arrived, -1 otherwise; resp must be cleared by the caller. */
+int front_call(fcgi_request *req, const char *peer, const char *method, const char *path,
+               const char *body, size_t len, const char *extra_header, fcgi_http_resp *resp);
+
+/* Relays a downstream answer to the client: its status and JSON body, or
+ * 503 naming `tier` when there was none or it was a gateway error. */
+int front_relay(fcgi_request *req, int rc, fcgi_http_resp *resp, const char *tier);
+
+/* Loads the admin token from config or var_dir/admin.token, creating the
+ * file (0600, random) when absent. Returns 0 or -1 with the reason in err. */
+int front_auth_init(front *f, char *err, size_t errlen);
+
+/* 1 when the request carries "Authorization: Bearer <token>" (compared in
+ * constant time); otherwise answers 401 and returns 0. */
+int front_auth_check(fcgi_request *req);
+
+/* GET /status on the internal listener: every replica's state. */
+int front_status(fcgi_request *req);
+
+#endif

@@ -1,0 +1,272 @@
+/* front_routes.c - the public API (DESIGN.md section 5): validates input,
+ * serves lookups from the Redis cache, and calls catalog and order through
+ * nginx's internal listener. Every answer carries Server-Timing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "fcgi_log.h"
+#include "fcgi_text.h"
+#include "front.h"
+
+#define TEXT_MAX 200
+
+front front_ctx;
+
+int front_call(fcgi_request *req, const char *peer, const char *method, const char *path,
+               const char *body, size_t len, const char *extra_header, fcgi_http_resp *resp)
+{
+    char url[FCGI_CONFIG_STR + 2048], rid[96];
+    int n = snprintf(url, sizeof url, "%s%s", front_ctx.cfg->internal_url, path);
+    memset(resp, 0, sizeof *resp);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        snprintf(resp->err, sizeof resp->err, "url too long");
+        return -1;
+    }
+    snprintf(rid, sizeof rid, "X-Request-Id: %s", req->request_id);
+    const char *hdrs[] = {"Content-Type: application/json", rid, extra_header, NULL};
+    fcgi_http_call call = {.peer = peer, .method = method, .url = url, .headers = hdrs,
+                           .body = body, .len = len};
+    int rc = fcgi_http_do(front_ctx.http, &call);
+    *resp = call.resp;
+    return rc;
+}
+
+int front_relay(fcgi_request *req, int rc, fcgi_http_resp *resp, const char *tier)
+{
+    int status;
+    if (rc != 0 || resp->status >= 502 || resp->status < 200) {
+        LOG_WARN("%s call failed: %s (status %ld)", tier, rc ? resp->err : "gateway error",
+                 resp->status);
+        status = fcgi_resp_error(req, 503, "no %s replica can serve the request", tier);
+    } else {
+        status = fcgi_resp_raw(req, (int)resp->status, "application/json",
+                               resp->body ? resp->body : "", resp->len);
+    }
+    fcgi_http_resp_clear(resp);
+    return status;
+}
+
+/* The {id} capture, or -1 after answering 400. */
+static long long capture_id(fcgi_request *req, const char *what)
+{
+    long long id;
+    if (fcgi_parse_id(req->caps.value[0], req->caps.len[0], &id) != 0) {
+        fcgi_resp_error(req, 400, "%s id must be a non-negative integer", what);
+        return -1;
+    }
+    return id;
+}
+
+static int h_search(fcgi_request *req)
+{
+    const char *topic = req->caps.value[0];
+    size_t len = req->caps.len[0];
+    char enc[TEXT_MAX * 3 + 1], path[TEXT_MAX * 3 + 32];
+    if (len == 0 || len > TEXT_MAX || !fcgi_text_valid(topic, len) ||
+        fcgi_url_encode(topic, len, enc, sizeof enc) != 0)
+        return fcgi_resp_error(req, 400, "topic must be 1 to %d bytes of printable UTF-8",
+                               TEXT_MAX);
+    snprintf(path, sizeof path, "/catalog/search/%s", enc);
+    fcgi_http_resp r;
+    int rc = front_call(req, "catalog", "GET", path, NULL, 0, NULL, &r);
+    fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f", r.ms);
+    return front_relay(req, rc, &r, "catalog");
+}
+
+static int h_all(fcgi_request *req)
+{
+    fcgi_http_resp r;
+    int rc = front_call(req, "catalog", "GET", "/catalog/books", NULL, 0, NULL, &r);
+    fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f", r.ms);
+    return front_relay(req, rc, &r, "catalog");
+}
+
+/* GET /bazar/info/{id}: the cache-aside lookup with a fill lease (see
+ * fcgi/fcgi_cache.c for why the lease closes the stale-fill race). */
+static int h_info(fcgi_request *req)
+{
+    long long id = capture_id(req, "book");
+    if (id < 0)
+        return 400;
+    char key[64], lease[FCGI_CACHE_LEASE_LEN] = "", path[64];
+    fcgi_cache *cache = front_ctx.cache;
+    enum fcgi_cache_result cr = FCGI_CACHE_BYPASS;
+    fcgi_cache_book_key(id, key, sizeof key);
+    if (cache) {
+        char *val = NULL;
+        size_t len = 0;
+        cr = fcgi_cache_get(cache, key, &val, &len, lease);
+        if (cr == FCGI_CACHE_HIT) {
+            fcgi_resp_header(req, "Server-Timing", "cache;desc=hit");
+            int st = fcgi_resp_raw(req, 200, "application/json", val, len);
+            free(val);
+            return st;
+        }
+    }
+    snprintf(path, sizeof path, "/catalog/books/%lld", id);
+    fcgi_http_resp r;
+    int rc = front_call(req, "catalog", "GET", path, NULL, 0, NULL, &r);
+    if (rc == 0 && r.status == 200 && lease[0]) {
+        if (front_ctx.cfg->test_fill_delay_ms) /* test hook: widen the race window */
+            nanosleep(&(struct timespec){front_ctx.cfg->test_fill_delay_ms / 1000,
+                                         (front_ctx.cfg->test_fill_delay_ms % 1000) * 1000000L},
+                      NULL);
+        fcgi_cache_fill(cache, key, lease, r.body, r.len);
+    }
+    fcgi_resp_header(req, "Server-Timing", "cache;desc=%s, catalog;dur=%.2f",
+                     !cache ? "off" : cr == FCGI_CACHE_MISS ? "miss" : "bypass", r.ms);
+    return front_relay(req, rc, &r, "catalog");
+}
+
+/* Copies the value of one name from a Server-Timing header ("catalog;dur=1.2"). */
+static void copy_timing(const char *st, const char *name, char *out, size_t outlen)
+{
+    const char *p = st ? strstr(st, name) : NULL;
+    out[0] = 0;
+    if (p) {
+        size_t n = strcspn(p, ",");
+        snprintf(out, outlen, ", %.*s", (int)(n < 64 ? n : 64), p);
+    }
+}
+
+static int h_purchase(fcgi_request *req)
+{
+    long long id = capture_id(req, "book");
+    if (id < 0)
+        return 400;
+    const char *given = fcgi_req_header(req, "Idempotency-Key");
+    char key[130], hdr[160], path[64], inner[80];
+    if (given) {
+        if (!fcgi_key_valid(given))
+            return fcgi_resp_error(
+                req, 400, "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9._:-]");
+        snprintf(key, sizeof key, "%s", given);
+    } else { /* one key per purchase, reused on our own retry below */
+        unsigned char raw[16];
+        if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+            return fcgi_resp_error(req, 500, "no randomness for an idempotency key");
+        for (size_t i = 0; i < sizeof raw; i++)
+            snprintf(key + 2 * i, 3, "%02x", raw[i]);
+    }
+    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
+    snprintf(path, sizeof path, "/order/purchase/%lld", id);
+    fcgi_http_resp r;
+    double ms = 0;
+    int rc = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = front_call(req, "order", "POST", path, NULL, 0, hdr, &r);
+        ms += r.ms;
+        if (rc == 0 && r.status < 502)
+            break;
+        if (attempt == 0) {
+            LOG_WARN("purchase attempt failed (%s); retrying with the same key",
+                     rc ? r.err : "gateway error");
+            fcgi_http_resp_clear(&r);
+        }
+    }
+    copy_timing(r.server_timing, "catalog;", inner, sizeof inner);
+    fcgi_resp_header(req, "Server-Timing", "order;dur=%.2f%s", ms, inner);
+    fcgi_resp_header(req, "Idempotency-Key", "%s", key);
+    return front_relay(req, rc, &r, "order");
+}
+
+static int h_order(fcgi_request *req)
+{
+    long long id = capture_id(req, "order");
+    if (id < 0)
+        return 400;
+    char path[64];
+    snprintf(path, sizeof path, "/order/orders/%lld", id);
+    fcgi_http_resp r;
+    int rc = front_call(req, "order", "GET", path, NULL, 0, NULL, &r);
+    fcgi_resp_header(req, "Server-Timing", "order;dur=%.2f", r.ms);
+    return front_relay(req, rc, &r, "order");
+}
+
+/* Admin writes (token already checked): a well-formed JSON object, then
+ * the catalog validates the fields and decides. */
+static int admin_write(fcgi_request *req, const char *method, const char *path)
+{
+    int status;
+    char why[256];
+    if (!fcgi_req_json(req, &status, why, sizeof why))
+        return fcgi_resp_error(req, status, "%s", why);
+    const char *body;
+    size_t len;
+    if (fcgi_req_body(req, &body, &len) != 0)
+        return fcgi_resp_error(req, 400, "unreadable body");
+    fcgi_http_resp r;
+    int rc = front_call(req, "catalog", method, path, body, len, NULL, &r);
+    fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f", r.ms);
+    return front_relay(req, rc, &r, "catalog");
+}
+
+static int h_add(fcgi_request *req)
+{
+    if (!front_auth_check(req))
+        return 401;
+    return admin_write(req, "POST", "/catalog/books");
+}
+
+static int h_price(fcgi_request *req)
+{
+    if (!front_auth_check(req))
+        return 401;
+    long long id = capture_id(req, "book");
+    char path[64];
+    snprintf(path, sizeof path, "/catalog/books/%lld/price", id);
+    return id < 0 ? 400 : admin_write(req, "PUT", path);
+}
+
+static int h_restock(fcgi_request *req)
+{
+    if (!front_auth_check(req))
+        return 401;
+    long long id = capture_id(req, "book");
+    char path[64];
+    snprintf(path, sizeof path, "/catalog/books/%lld/restock", id);
+    return id < 0 ? 400 : admin_write(req, "POST", path);
+}
+
+/* Healthy when some catalog and some order replica answer. */
+static int h_health(fcgi_request *req)
+{
+    char cu[FCGI_CONFIG_STR + 32], ou[FCGI_CONFIG_STR + 32];
+    snprintf(cu, sizeof cu, "%s/catalog/health", front_ctx.cfg->internal_url);
+    snprintf(ou, sizeof ou, "%s/order/health", front_ctx.cfg->internal_url);
+    fcgi_http_call calls[2] = {
+        {.peer = "catalog", .method = "GET", .url = cu},
+        {.peer = "order", .method = "GET", .url = ou},
+    };
+    fcgi_http_do_all(front_ctx.http, calls, 2);
+    int ok = calls[0].rc == 0 && calls[0].resp.status == 200 && calls[1].rc == 0 &&
+             calls[1].resp.status == 200;
+    fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f, order;dur=%.2f", calls[0].resp.ms,
+                     calls[1].resp.ms);
+    fcgi_http_resp_clear(&calls[0].resp);
+    fcgi_http_resp_clear(&calls[1].resp);
+    if (!ok)
+        return fcgi_resp_error(req, 503, "no catalog or no order replica is serving");
+    json_object *o = json_object_new_object();
+    if (!o)
+        return fcgi_resp_error(req, 500, "out of memory");
+    json_object_object_add(o, "status", json_object_new_string("ok"));
+    return fcgi_resp_json(req, 200, o);
+}
+
+const fcgi_route front_routes[] = {
+    {"GET", "/bazar/search/{topic}", h_search},
+    {"GET", "/bazar/info/all", h_all},
+    {"GET", "/bazar/info/{id}", h_info},
+    {"POST", "/bazar/purchase/{id}", h_purchase},
+    {"GET", "/bazar/orders/{id}", h_order},
+    {"POST", "/bazar/books", h_add},
+    {"PUT", "/bazar/books/{id}/price", h_price},
+    {"POST", "/bazar/books/{id}/restock", h_restock},
+    {"GET", "/health", h_health},
+    {"GET", "/status", front_status},
+};
+const size_t front_nroutes = sizeof front_routes / sizeof front_routes[0];

@@ -1,0 +1,121 @@
+/* front_status.c - GET /status on the internal listener: for each service,
+ * each replica's role, liveness, log position, state hash and local pids,
+ * gathered in parallel from the replicas' peer pools. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "front.h"
+
+#define MAX_REPLICAS 7
+
+/* Appends the pids listed in a pid file (one per line) to arr. */
+static void add_pids(json_object *arr, const char *var, const char *name)
+{
+    char path[FCGI_CONFIG_STR + 64], line[32];
+    snprintf(path, sizeof path, "%s/run/%s.pid", var, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        long pid = strtol(line, NULL, 10);
+        if (pid > 0)
+            json_object_array_add(arr, json_object_new_int64(pid));
+    }
+    fclose(f);
+}
+
+/* Builds one service's object from the answers to its /state calls. */
+static json_object *service_json(const char *svc, int n, fcgi_http_call *calls)
+{
+    const fcgi_config *cfg = front_ctx.cfg;
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    const char *first_hash = NULL;
+    int agree = 1, primary = 0, up = 0;
+    for (int i = 0; i < n; i++) {
+        json_object *rep = json_object_new_object(), *state = NULL, *v;
+        char addr[FCGI_CONFIG_STR + 64], name[32];
+        snprintf(addr, sizeof addr, "unix:%s/run/%s-%d.sock", cfg->var_dir, svc, i + 1);
+        json_object_object_add(rep, "id", json_object_new_int(i + 1));
+        json_object_object_add(rep, "address", json_object_new_string(addr));
+        if (calls[i].rc == 0 && calls[i].resp.status == 200 && calls[i].resp.body)
+            state = json_tokener_parse(calls[i].resp.body);
+        json_object_object_add(rep, "up", json_object_new_boolean(state != NULL));
+        if (state) {
+            up++;
+            static const char *const copy[] = {"role", "applied", "hash", "epoch", "primary"};
+            for (size_t k = 0; k < sizeof copy / sizeof copy[0]; k++)
+                if (json_object_object_get_ex(state, copy[k], &v))
+                    json_object_object_add(rep, copy[k], json_object_get(v));
+            if (json_object_object_get_ex(state, "hash", &v)) {
+                if (!first_hash)
+                    first_hash = json_object_get_string(v);
+                else if (strcmp(first_hash, json_object_get_string(v)) != 0)
+                    agree = 0;
+            }
+            if (json_object_object_get_ex(state, "role", &v) &&
+                strcmp(json_object_get_string(v), "primary") == 0)
+                primary = i + 1;
+        } else {
+            json_object_object_add(rep, "role", NULL);
+            json_object_object_add(rep, "applied", NULL);
+            json_object_object_add(rep, "hash", NULL);
+        }
+        json_object *pids = json_object_new_array();
+        snprintf(name, sizeof name, "%s-%d", svc, i + 1);
+        add_pids(pids, cfg->var_dir, name);
+        snprintf(name, sizeof name, "%s-%d.peer", svc, i + 1);
+        add_pids(pids, cfg->var_dir, name);
+        json_object_object_add(rep, "pids", pids);
+        json_object_array_add(arr, rep);
+        /* first_hash points into state: keep state alive until the end. */
+        if (state)
+            json_object_object_add(rep, "_state", state);
+    }
+    json_object_object_add(o, "replicas", arr);
+    json_object_object_add(o, "primary", primary ? json_object_new_int(primary) : NULL);
+    json_object_object_add(o, "up", json_object_new_int(up));
+    json_object_object_add(o, "hashes_agree", json_object_new_boolean(up > 0 && agree));
+    return o;
+}
+
+static void drop_state(json_object *svc)
+{
+    json_object *arr;
+    if (!json_object_object_get_ex(svc, "replicas", &arr))
+        return;
+    for (size_t i = 0; i < json_object_array_length(arr); i++)
+        json_object_object_del(json_object_array_get_idx(arr, i), "_state");
+}
+
+int front_status(fcgi_request *req)
+{
+    const fcgi_config *cfg = front_ctx.cfg;
+    static const char *const svcs[2] = {"catalog", "order"};
+    int counts[2] = {cfg->catalog_replicas, cfg->order_replicas};
+    fcgi_http_call calls[2 * MAX_REPLICAS];
+    char urls[2 * MAX_REPLICAS][FCGI_CONFIG_STR + 64], keys[2 * MAX_REPLICAS][32];
+    size_t n = 0;
+    memset(calls, 0, sizeof calls);
+    for (int s = 0; s < 2; s++)
+        for (int i = 1; i <= counts[s]; i++, n++) {
+            snprintf(urls[n], sizeof urls[n], "%s/peer/%s/%d/state", cfg->internal_url, svcs[s], i);
+            snprintf(keys[n], sizeof keys[n], "state-%s-%d", svcs[s], i);
+            calls[n] = (fcgi_http_call){.peer = keys[n], .method = "GET", .url = urls[n],
+                                        .timeout_ms = 1000};
+        }
+    fcgi_http_do_all(front_ctx.http, calls, n);
+    json_object *o = json_object_new_object();
+    json_object *cat = service_json("catalog", counts[0], calls);
+    json_object *ord = service_json("order", counts[1], calls + counts[0]);
+    drop_state(cat);
+    drop_state(ord);
+    json_object_object_add(o, "catalog", cat);
+    json_object_object_add(o, "order", ord);
+    json_object *cache = json_object_new_object();
+    json_object_object_add(cache, "enabled", json_object_new_boolean(front_ctx.cache != NULL));
+    json_object_object_add(o, "cache", cache);
+    for (size_t i = 0; i < n; i++)
+        fcgi_http_resp_clear(&calls[i].resp);
+    return fcgi_resp_json(req, 200, o);
+}

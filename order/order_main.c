@@ -1,0 +1,30 @@
+/* order_main.c - the order replica program: start-up and the request loop. */
+#include <stdio.h>
+
+#include "fcgi_log.h"
+#include "fcgi_service.h"
+#include "order_db.h"
+#include "order_routes.h"
+
+int main(int argc, char **argv)
+{
+    fcgi_service svc;
+    char err[512];
+    if (fcgi_service_open(&svc, argc, argv, "order", 1, order_schema_sql, err, sizeof err) != 0) {
+        fprintf(stderr, "order: %s\n", err);
+        LOG_ERROR("start-up failed: %s", err);
+        return 2;
+    }
+    order_db_init(svc.db);
+    repl_machine machine = {.service = "order", .apply = order_apply, .hash = order_hash};
+    if (fcgi_service_start_repl(&svc, &machine, err, sizeof err) != 0) {
+        fprintf(stderr, "order: %s\n", err);
+        LOG_ERROR("start-up failed: %s", err);
+        fcgi_service_close(&svc);
+        return 2;
+    }
+    order_routes_init(svc.repl, &svc.cfg, svc.http);
+    int rc = fcgi_service_run(&svc, order_routes, order_nroutes, NULL);
+    fcgi_service_close(&svc);
+    return rc == 0 ? 0 : 1;
+}
