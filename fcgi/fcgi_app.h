@@ -67,6 +67,8 @@ int fcgi_resp_error(fcgi_request *req, int status, const char *fmt, ...)
 typedef struct fcgi_app_opts {
     const char *program;  /* for logs */
     long body_limit;      /* bytes */
+    const char *timing;   /* when set, every response carries
+                           * "Server-Timing: <timing>;dur=<ms in this program>" */
 } fcgi_app_opts;
 
 /* Accepts requests on FastCGI fd 0 (spawn-fcgi) until SIGTERM/SIGINT, routes
@@ -75,6 +77,19 @@ typedef struct fcgi_app_opts {
  * minus the query string and minus the FastCGI param BAZAR_PREFIX when it is
  * a prefix of it. Returns 0 on a clean stop, -1 if the loop cannot start. */
 int fcgi_app_run(const fcgi_app_opts *opts, const fcgi_route *routes, size_t nroutes, void *ctx);
+
+/* Pure helpers behind fcgi_req_json, exported so they can be unit tested. */
+
+/* 1 when a Content-Type value is acceptable for a JSON body: NULL (absent),
+ * or "application/json" in any case, optionally followed by parameters
+ * ("; charset=utf-8"). 0 otherwise. */
+int fcgi_content_type_is_json(const char *ct);
+
+/* Parses `len` bytes as exactly one JSON object: strict syntax, valid UTF-8,
+ * nesting depth <= 16, no NUL bytes, only whitespace after the object.
+ * Returns the object (the caller owns it: json_object_put) or NULL with a
+ * human-readable reason in `why` (may be NULL). */
+json_object *fcgi_json_parse_object(const char *buf, size_t len, char *why, size_t whylen);
 
 /* Milliseconds on a monotonic clock (for Server-Timing and timeouts). */
 double fcgi_now_ms(void);

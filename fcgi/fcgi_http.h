@@ -38,6 +38,11 @@ void fcgi_http_free(fcgi_http *h);
 
 /* Performs one call synchronously. Returns 0 when a response arrived (any
  * status), -1 on a transport failure (call->resp.err says why). */
+/* (Both fcgi_http_do and fcgi_http_do_all first release call->resp with
+ * fcgi_http_resp_clear, so a call must start zero-initialised; it may then
+ * be reused. On rc 0 resp.body is never NULL. A call with a method other
+ * than GET/HEAD and no Content-Type in `headers` is sent as
+ * "Content-Type: application/json"; "Expect:" is always suppressed.) */
 int fcgi_http_do(fcgi_http *h, fcgi_http_call *call);
 
 /* Performs n calls in parallel (curl multi) and returns when all finished or

@@ -84,7 +84,9 @@ int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *
 
 int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *ctx)
 {
-    fcgi_app_opts opts = {.program = s->program, .body_limit = s->cfg.body_limit};
+    /* The front end names its own tier in Server-Timing on every answer. */
+    fcgi_app_opts opts = {.program = s->program, .body_limit = s->cfg.body_limit,
+                          .timing = s->replica ? NULL : s->program};
     LOG_INFO("%s%s%.0d started (pid %d)", s->program, s->replica ? " replica " : "", s->replica,
              (int)getpid());
     return fcgi_app_run(&opts, routes, n, ctx);

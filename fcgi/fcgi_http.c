@@ -1,0 +1,435 @@
+/* fcgi_http.c - libcurl client: one reused easy handle per peer, parallel calls via curl multi. */
+#include "fcgi_http.h"
+#include "fcgi_app.h"
+#include "fcgi_log.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#define HTTP_MAX_PEERS 32
+#define HTTP_PEER_KEY 64
+#define HTTP_BODY_MAX (64u << 20) /* a peer's answer larger than this is an error */
+#define HTTP_MAX_CONNECTS 64      /* kept-alive connections in the multi's pool */
+
+/* One easy handle per peer key. The connections themselves live in the
+ * multi handle's pool (every call, single or parallel, runs through it), so
+ * a connection opened for one call is reused by the next. */
+typedef struct http_peer {
+    char key[HTTP_PEER_KEY];
+    CURL *easy;
+    char errbuf[CURL_ERROR_SIZE];
+} http_peer;
+
+struct fcgi_http {
+    int timeout_ms;
+    CURLM *multi;
+    size_t npeers;
+    http_peer peers[HTTP_MAX_PEERS];
+};
+
+/* Per-call state while the transfer runs. */
+typedef struct http_xfer {
+    fcgi_http_call *call;
+    http_peer *peer;
+    struct curl_slist *headers;
+    size_t cap;       /* of call->resp.body */
+    int too_big;
+    int added;        /* to the multi handle */
+    int done;
+    double t0;
+} http_xfer;
+
+static int g_curl_ready;
+
+void fcgi_http_resp_clear(fcgi_http_resp *r)
+{
+    if (r == NULL)
+        return;
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+fcgi_http *fcgi_http_new(int timeout_ms)
+{
+    if (!g_curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return NULL;
+        g_curl_ready = 1;
+    }
+    fcgi_http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
+    h->multi = curl_multi_init();
+    if (h->multi == NULL ||
+        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_CONNECTS) != CURLM_OK) {
+        if (h->multi != NULL)
+            curl_multi_cleanup(h->multi);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void fcgi_http_free(fcgi_http *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->npeers; i++)
+        curl_easy_cleanup(h->peers[i].easy);
+    curl_multi_cleanup(h->multi);
+    free(h);
+}
+
+/* Copies msg into r->err, truncating. */
+static void set_err(fcgi_http_resp *r, const char *msg)
+{
+    size_t n = strnlen(msg, sizeof r->err - 1);
+    memcpy(r->err, msg, n);
+    r->err[n] = '\0';
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    http_xfer *x = userdata;
+    fcgi_http_resp *r = &x->call->resp;
+    size_t n = size * nmemb;
+    if (n > HTTP_BODY_MAX - r->len) {
+        x->too_big = 1;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (r->len + n + 1 > x->cap) {
+        size_t cap = x->cap != 0 ? x->cap : 4096;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (nb == NULL)
+            return 0;
+        r->body = nb;
+        x->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
+{
+    static const char name[] = "Server-Timing:";
+    http_xfer *x = userdata;
+    fcgi_http_resp *r = &x->call->resp;
+    size_t n = size * nitems, nl = sizeof name - 1;
+    if (n > nl && strncasecmp(data, name, nl) == 0) {
+        const char *v = data + nl;
+        size_t vl = n - nl;
+        while (vl > 0 && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        size_t have = strlen(r->server_timing);
+        size_t room = sizeof r->server_timing - 1 - have;
+        if (have > 0 && vl > 0 && room >= 2) { /* several headers join like one list */
+            memcpy(r->server_timing + have, ", ", 2);
+            have += 2;
+            room -= 2;
+        }
+        if (vl > room)
+            vl = room;
+        memcpy(r->server_timing + have, v, vl);
+        r->server_timing[have + vl] = '\0';
+    }
+    return n;
+}
+
+static http_peer *peer_get(fcgi_http *h, const char *key, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < h->npeers; i++)
+        if (strcmp(h->peers[i].key, key) == 0)
+            return &h->peers[i];
+    if (strlen(key) >= HTTP_PEER_KEY) {
+        snprintf(err, errlen, "peer key too long");
+        return NULL;
+    }
+    if (h->npeers == HTTP_MAX_PEERS) {
+        snprintf(err, errlen, "too many peers (max %d)", HTTP_MAX_PEERS);
+        return NULL;
+    }
+    http_peer *p = &h->peers[h->npeers];
+    p->easy = curl_easy_init();
+    if (p->easy == NULL) {
+        snprintf(err, errlen, "curl_easy_init failed");
+        return NULL;
+    }
+    if (curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        curl_easy_setopt(p->easy, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+        curl_easy_setopt(p->easy, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
+        curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, p->errbuf) != CURLE_OK) {
+        curl_easy_cleanup(p->easy);
+        p->easy = NULL;
+        snprintf(err, errlen, "cannot configure a curl handle");
+        return NULL;
+    }
+    snprintf(p->key, sizeof p->key, "%s", key);
+    h->npeers++;
+    return p;
+}
+
+static int has_header(const char *const *headers, const char *name)
+{
+    size_t n = strlen(name);
+    for (; headers != NULL && *headers != NULL; headers++)
+        if (strncasecmp(*headers, name, n) == 0 && (*headers)[n] == ':')
+            return 1;
+    return 0;
+}
+
+/* Configures the peer's handle for one call. Returns 0 or -1 with resp.err set. */
+static int xfer_prepare(fcgi_http *h, http_xfer *x)
+{
+    fcgi_http_call *c = x->call;
+    const char *method = c->method != NULL ? c->method : "GET";
+    x->peer = peer_get(h, c->peer != NULL ? c->peer : "default", c->resp.err, sizeof c->resp.err);
+    if (x->peer == NULL)
+        return -1;
+    if (c->url == NULL) {
+        set_err(&c->resp, "no URL");
+        return -1;
+    }
+    CURL *e = x->peer->easy;
+    x->peer->errbuf[0] = '\0';
+
+    struct curl_slist *hl = NULL;
+    for (const char *const *p = c->headers; p != NULL && *p != NULL; p++) {
+        struct curl_slist *t = curl_slist_append(hl, *p);
+        if (t == NULL)
+            goto oom;
+        hl = t;
+    }
+    int is_get = strcmp(method, "GET") == 0, is_head = strcmp(method, "HEAD") == 0;
+    /* Peers answer 415 to a body that is not labelled JSON; libcurl would
+     * label it application/x-www-form-urlencoded. */
+    const char *extra[] = {"Expect:",
+                           !is_get && !is_head && !has_header(c->headers, "Content-Type")
+                               ? "Content-Type: application/json"
+                               : NULL};
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        if (extra[i] == NULL)
+            continue;
+        struct curl_slist *t = curl_slist_append(hl, extra[i]);
+        if (t == NULL)
+            goto oom;
+        hl = t;
+    }
+    x->headers = hl;
+
+    long timeout = c->timeout_ms > 0 ? c->timeout_ms : h->timeout_ms;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (rc == CURLE_OK)                                                                        \
+            rc = curl_easy_setopt(e, opt, val);                                                    \
+    } while (0)
+    SET(CURLOPT_URL, c->url);
+    SET(CURLOPT_HTTPHEADER, hl);
+    SET(CURLOPT_TIMEOUT_MS, timeout);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, timeout < 1000 ? timeout : 1000L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, x);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, x);
+    SET(CURLOPT_PRIVATE, x);
+    if (is_get) {
+        SET(CURLOPT_HTTPGET, 1L);
+        SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    } else if (is_head) {
+        SET(CURLOPT_NOBODY, 1L);
+        SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    } else {
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDS, c->body != NULL ? c->body : "");
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(c->body != NULL ? c->len : 0));
+        SET(CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") == 0 ? NULL : method);
+    }
+#undef SET
+    if (rc != CURLE_OK) {
+        snprintf(c->resp.err, sizeof c->resp.err, "curl_easy_setopt: %s", curl_easy_strerror(rc));
+        return -1;
+    }
+    return 0;
+oom:
+    curl_slist_free_all(hl);
+    set_err(&c->resp, "out of memory");
+    return -1;
+}
+
+/* Records the outcome of a finished transfer. */
+static void xfer_finish(http_xfer *x, CURLcode result)
+{
+    fcgi_http_call *c = x->call;
+    fcgi_http_resp *r = &c->resp;
+    x->done = 1;
+    r->ms = fcgi_now_ms() - x->t0;
+    long status = 0;
+    if (result == CURLE_OK &&
+        curl_easy_getinfo(x->peer->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        status = 0;
+    if (result != CURLE_OK || status == 0) {
+        if (x->too_big)
+            set_err(r, "response larger than 64 MiB");
+        else if (result != CURLE_OK)
+            set_err(r, x->peer->errbuf[0] != '\0' ? x->peer->errbuf : curl_easy_strerror(result));
+        else
+            set_err(r, "no HTTP status");
+        free(r->body);
+        r->body = NULL;
+        r->len = 0;
+        r->status = 0;
+        c->rc = -1;
+        return;
+    }
+    if (r->body == NULL) {
+        r->body = calloc(1, 1);
+        if (r->body == NULL) {
+            set_err(r, "out of memory");
+            r->status = 0;
+            c->rc = -1;
+            return;
+        }
+    }
+    r->status = status;
+    c->rc = 0;
+}
+
+/* Drains the multi's finished-transfer messages. */
+static void collect_done(fcgi_http *h)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
+            priv == NULL)
+            continue;
+        http_xfer *x = (http_xfer *)(void *)priv;
+        if (!x->done)
+            xfer_finish(x, m->data.result);
+    }
+}
+
+int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
+{
+    assert(h != NULL);
+    http_xfer stackx[8];
+    http_xfer *xs = n <= 8 ? stackx : calloc(n, sizeof *xs);
+    if (xs == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            fcgi_http_resp_clear(&calls[i].resp);
+            set_err(&calls[i].resp, "out of memory");
+            calls[i].rc = -1;
+        }
+        return 0;
+    }
+    memset(xs, 0, (n <= 8 ? 8 : n) * sizeof *xs);
+
+    for (size_t i = 0; i < n; i++) {
+        const char *ki = calls[i].peer != NULL ? calls[i].peer : "default";
+        for (size_t j = i + 1; j < n; j++) {
+            const char *kj = calls[j].peer != NULL ? calls[j].peer : "default";
+            assert(strcmp(ki, kj) != 0 && "two parallel calls share a peer key");
+            (void)kj;
+        }
+        (void)ki;
+    }
+
+    double t0 = fcgi_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        http_xfer *x = &xs[i];
+        x->call = &calls[i];
+        x->t0 = t0;
+        fcgi_http_resp_clear(&calls[i].resp);
+        calls[i].rc = -1;
+        if (xfer_prepare(h, x) != 0) {
+            x->done = 1;
+            continue;
+        }
+        CURLMcode mc = curl_multi_add_handle(h->multi, x->peer->easy);
+        if (mc != CURLM_OK) {
+            snprintf(calls[i].resp.err, sizeof calls[i].resp.err, "curl_multi_add_handle: %s",
+                     curl_multi_strerror(mc));
+            x->done = 1;
+            continue;
+        }
+        x->added = 1;
+    }
+
+    int running = 1;
+    while (running > 0) {
+        CURLMcode mc = curl_multi_perform(h->multi, &running);
+        if (mc == CURLM_OK)
+            collect_done(h);
+        if (mc != CURLM_OK) {
+            for (size_t i = 0; i < n; i++)
+                if (!xs[i].done)
+                    snprintf(calls[i].resp.err, sizeof calls[i].resp.err,
+                             "curl_multi_perform: %s", curl_multi_strerror(mc));
+            break;
+        }
+        if (running == 0)
+            break;
+        mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK) {
+            for (size_t i = 0; i < n; i++)
+                if (!xs[i].done)
+                    snprintf(calls[i].resp.err, sizeof calls[i].resp.err, "curl_multi_poll: %s",
+                             curl_multi_strerror(mc));
+            break;
+        }
+    }
+    collect_done(h);
+
+    int ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        http_xfer *x = &xs[i];
+        if (x->added) {
+            if (!x->done) {
+                if (calls[i].resp.err[0] == '\0')
+                    set_err(&calls[i].resp, "transfer did not complete");
+                free(calls[i].resp.body);
+                calls[i].resp.body = NULL;
+                calls[i].resp.len = 0;
+                calls[i].resp.ms = fcgi_now_ms() - x->t0;
+                calls[i].rc = -1;
+            }
+            CURLMcode mc = curl_multi_remove_handle(h->multi, x->peer->easy);
+            if (mc != CURLM_OK)
+                LOG_WARN("curl_multi_remove_handle: %s", curl_multi_strerror(mc));
+        }
+        if (x->peer != NULL) {
+            /* The list is freed below: the handle must not keep pointing at it. */
+            CURLcode ec = curl_easy_setopt(x->peer->easy, CURLOPT_HTTPHEADER,
+                                           (struct curl_slist *)NULL);
+            if (ec != CURLE_OK)
+                LOG_WARN("curl_easy_setopt(HTTPHEADER): %s", curl_easy_strerror(ec));
+        }
+        curl_slist_free_all(x->headers);
+        if (calls[i].rc == 0)
+            ok++;
+    }
+    if (xs != stackx)
+        free(xs);
+    return ok;
+}
+
+int fcgi_http_do(fcgi_http *h, fcgi_http_call *call)
+{
+    fcgi_http_do_all(h, call, 1);
+    return call->rc;
+}

@@ -1,0 +1,399 @@
+/* test_http.c - unit tests of the libcurl client against a tiny HTTP/1.1 server on loopback. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem; `make unit-asan` replaces CFLAGS and drops -D_GNU_SOURCE */
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../fcgi/fcgi_app.h" /* the asan build drops -Ifcgi */
+#include "../../fcgi/fcgi_http.h" /* the asan build drops -Ifcgi */
+
+/* ---- a minimal keep-alive HTTP server --------------------------------- */
+
+static int g_port;
+static int g_connections; /* accepted so far; guarded by g_mu */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Finds a header value in the raw head (case-insensitive name); copies it. */
+static void head_value(const char *head, const char *name, char *out, size_t cap)
+{
+    out[0] = '\0';
+    size_t nl = strlen(name);
+    for (const char *p = strstr(head, "\r\n"); p != NULL; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            const char *e = strstr(v, "\r\n");
+            size_t n = e != NULL ? (size_t)(e - v) : strlen(v);
+            if (n >= cap)
+                n = cap - 1;
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return;
+        }
+    }
+}
+
+static int has_head(const char *head, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = strstr(head, "\r\n"); p != NULL; p = strstr(p + 2, "\r\n"))
+        if (strncasecmp(p + 2, name, nl) == 0 && p[2 + nl] == ':')
+            return 1;
+    return 0;
+}
+
+static void *serve_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[65536];
+    size_t have = 0;
+    for (;;) {
+        char *end;
+        while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
+            ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+            if (r <= 0)
+                goto out;
+            have += (size_t)r;
+        }
+        size_t headlen = (size_t)(end - buf) + 4;
+        char head[8192];
+        size_t hl = headlen < sizeof head ? headlen : sizeof head - 1;
+        memcpy(head, buf, hl);
+        head[hl] = '\0';
+        char cl[32], ct[128];
+        head_value(head, "Content-Length", cl, sizeof cl);
+        head_value(head, "Content-Type", ct, sizeof ct);
+        size_t blen = (size_t)atol(cl);
+        while (have < headlen + blen) {
+            ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+            if (r <= 0)
+                goto out;
+            have += (size_t)r;
+        }
+        char method[16] = "", target[256] = "";
+        if (sscanf(head, "%15s %255s", method, target) != 2)
+            goto out;
+
+        int status = 200;
+        if (strcmp(target, "/slow") == 0)
+            sleep_ms(400);
+        if (strcmp(target, "/missing") == 0)
+            status = 404;
+        char body[1024];
+        int bn = snprintf(body, sizeof body, "%s|%s|expect=%d|%.*s", method, ct,
+                          has_head(head, "Expect"), (int)(blen < 200 ? blen : 200), buf + headlen);
+        char resp[2048];
+        int rn = snprintf(resp, sizeof resp,
+                          "HTTP/1.1 %d X\r\nContent-Length: %d\r\nServer-Timing: t;dur=1.5\r\n"
+                          "server-timing: u;desc=x\r\n\r\n%s",
+                          status, bn, body);
+        if (send(fd, resp, (size_t)rn, MSG_NOSIGNAL) != rn) /* the client may have timed out */
+            goto out;
+        memmove(buf, buf + headlen + blen, have - headlen - blen);
+        have -= headlen + blen;
+    }
+out:
+    close(fd);
+    return NULL;
+}
+
+static void *serve(void *arg)
+{
+    int ls = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = accept(ls, NULL, NULL);
+        if (fd < 0)
+            continue;
+        pthread_mutex_lock(&g_mu);
+        g_connections++;
+        pthread_mutex_unlock(&g_mu);
+        pthread_t t;
+        if (pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)fd) != 0) {
+            close(fd);
+            continue;
+        }
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static int connections(void)
+{
+    pthread_mutex_lock(&g_mu);
+    int n = g_connections;
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
+/* Binds 127.0.0.1:0; returns the socket and its port. */
+static int loopback_socket(int *port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &al) != 0) {
+        close(s);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return s;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    int ls = loopback_socket(&g_port);
+    if (ls < 0 || listen(ls, 64) != 0)
+        return -1;
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, (void *)(intptr_t)ls) != 0)
+        return -1;
+    pthread_detach(t);
+    return 0;
+}
+
+static void url(char *out, size_t cap, const char *path)
+{
+    snprintf(out, cap, "http://127.0.0.1:%d%s", g_port, path);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_closed_port(void **state)
+{
+    (void)state;
+    int port;
+    int s = loopback_socket(&port);
+    assert_true(s >= 0);
+    close(s); /* bound, never listened: the port is closed */
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/x", port);
+    fcgi_http *h = fcgi_http_new(500);
+    assert_non_null(h);
+    fcgi_http_call c = {.peer = "closed", .method = "GET", .url = u};
+    assert_int_equal(fcgi_http_do(h, &c), -1);
+    assert_int_equal(c.rc, -1);
+    assert_int_equal(c.resp.status, 0);
+    assert_null(c.resp.body);
+    assert_true(c.resp.err[0] != '\0');
+    fcgi_http_resp_clear(&c.resp);
+    fcgi_http_free(h);
+}
+
+static void test_get_reuses_connection(void **state)
+{
+    (void)state;
+    char u[64];
+    url(u, sizeof u, "/echo");
+    fcgi_http *h = fcgi_http_new(2000);
+    assert_non_null(h);
+    int before = connections();
+    for (int i = 0; i < 3; i++) {
+        fcgi_http_call c = {.peer = "p", .method = "GET", .url = u};
+        assert_int_equal(fcgi_http_do(h, &c), 0);
+        assert_int_equal(c.resp.status, 200);
+        assert_string_equal(c.resp.body, "GET||expect=0|");
+        assert_int_equal(c.resp.len, strlen("GET||expect=0|"));
+        assert_string_equal(c.resp.server_timing, "t;dur=1.5, u;desc=x");
+        assert_true(c.resp.ms >= 0);
+        fcgi_http_resp_clear(&c.resp);
+    }
+    assert_int_equal(connections() - before, 1);
+    fcgi_http_free(h);
+}
+
+static void test_methods_and_headers(void **state)
+{
+    (void)state;
+    char u[64];
+    url(u, sizeof u, "/echo");
+    fcgi_http *h = fcgi_http_new(2000);
+    assert_non_null(h);
+
+    static const char body[] = "{\"count\":25}";
+    fcgi_http_call c = {.peer = "p", .method = "POST", .url = u, .body = body,
+                        .len = sizeof body - 1};
+    assert_int_equal(fcgi_http_do(h, &c), 0);
+    assert_string_equal(c.resp.body, "POST|application/json|expect=0|{\"count\":25}");
+
+    const char *const hdrs[] = {"Content-Type: text/plain", "X-Request-Id: abc", NULL};
+    fcgi_http_call p = {.peer = "p", .method = "PUT", .url = u, .headers = hdrs, .body = "x",
+                        .len = 1};
+    assert_int_equal(fcgi_http_do(h, &p), 0);
+    assert_string_equal(p.resp.body, "PUT|text/plain|expect=0|x");
+
+    /* A GET on the handle that just did a PUT is a plain GET again. */
+    fcgi_http_call g = {.peer = "p", .method = "GET", .url = u};
+    assert_int_equal(fcgi_http_do(h, &g), 0);
+    assert_string_equal(g.resp.body, "GET||expect=0|");
+
+    /* A POST without a body. */
+    fcgi_http_call e = {.peer = "p", .method = "POST", .url = u};
+    assert_int_equal(fcgi_http_do(h, &e), 0);
+    assert_string_equal(e.resp.body, "POST|application/json|expect=0|");
+
+    /* A large body does not trigger 100-continue. */
+    size_t big = 40000;
+    char *bb = malloc(big);
+    assert_non_null(bb);
+    memset(bb, 'z', big);
+    fcgi_http_call l = {.peer = "p", .method = "POST", .url = u, .body = bb, .len = big};
+    assert_int_equal(fcgi_http_do(h, &l), 0);
+    assert_int_equal(l.resp.status, 200);
+    assert_non_null(strstr(l.resp.body, "expect=0|zzz"));
+    free(bb);
+
+    /* Reusing a call struct: the previous response is released first. */
+    assert_int_equal(fcgi_http_do(h, &c), 0);
+
+    fcgi_http_resp_clear(&c.resp);
+    fcgi_http_resp_clear(&p.resp);
+    fcgi_http_resp_clear(&g.resp);
+    fcgi_http_resp_clear(&e.resp);
+    fcgi_http_resp_clear(&l.resp);
+    fcgi_http_resp_clear(&l.resp); /* twice is fine */
+    fcgi_http_free(h);
+}
+
+static void test_status_is_not_an_error(void **state)
+{
+    (void)state;
+    char u[64];
+    url(u, sizeof u, "/missing");
+    fcgi_http *h = fcgi_http_new(2000);
+    assert_non_null(h);
+    fcgi_http_call c = {.method = "GET", .url = u}; /* NULL peer: "default" */
+    assert_int_equal(fcgi_http_do(h, &c), 0);
+    assert_int_equal(c.resp.status, 404);
+    fcgi_http_resp_clear(&c.resp);
+    fcgi_http_free(h);
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    char u[64];
+    url(u, sizeof u, "/slow");
+    fcgi_http *h = fcgi_http_new(2000);
+    assert_non_null(h);
+    fcgi_http_call c = {.peer = "p", .method = "GET", .url = u, .timeout_ms = 50};
+    double t0 = fcgi_now_ms();
+    assert_int_equal(fcgi_http_do(h, &c), -1);
+    assert_true(fcgi_now_ms() - t0 < 350);
+    assert_int_equal(c.resp.status, 0);
+    assert_true(c.resp.err[0] != '\0');
+    fcgi_http_resp_clear(&c.resp);
+    /* The handle is usable again afterwards. */
+    url(u, sizeof u, "/echo");
+    fcgi_http_call d = {.peer = "p", .method = "GET", .url = u};
+    assert_int_equal(fcgi_http_do(h, &d), 0);
+    assert_int_equal(d.resp.status, 200);
+    fcgi_http_resp_clear(&d.resp);
+    fcgi_http_free(h);
+}
+
+static void test_do_all_parallel(void **state)
+{
+    (void)state;
+    char slow[64], dead[64];
+    url(slow, sizeof slow, "/slow");
+    int port;
+    int s = loopback_socket(&port);
+    assert_true(s >= 0);
+    close(s);
+    snprintf(dead, sizeof dead, "http://127.0.0.1:%d/x", port);
+
+    fcgi_http *h = fcgi_http_new(2000);
+    assert_non_null(h);
+    fcgi_http_call calls[4] = {
+        {.peer = "a", .method = "GET", .url = slow},
+        {.peer = "b", .method = "POST", .url = slow, .body = "{}", .len = 2},
+        {.peer = "c", .method = "GET", .url = slow},
+        {.peer = "d", .method = "GET", .url = dead},
+    };
+    double t0 = fcgi_now_ms();
+    assert_int_equal(fcgi_http_do_all(h, calls, 4), 3);
+    double took = fcgi_now_ms() - t0;
+    assert_true(took < 1000); /* three 400 ms answers in parallel, not 1200 ms in sequence */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(calls[i].rc, 0);
+        assert_int_equal(calls[i].resp.status, 200);
+        assert_true(calls[i].resp.ms >= 350);
+    }
+    assert_string_equal(calls[1].resp.body, "POST|application/json|expect=0|{}");
+    assert_int_equal(calls[3].rc, -1);
+    assert_true(calls[3].resp.err[0] != '\0');
+    assert_true(calls[3].resp.ms < 350);
+    for (int i = 0; i < 4; i++)
+        fcgi_http_resp_clear(&calls[i].resp);
+
+    assert_int_equal(fcgi_http_do_all(h, calls, 0), 0);
+    fcgi_http_free(h);
+}
+
+static void test_too_many_peers(void **state)
+{
+    (void)state;
+    char u[64];
+    url(u, sizeof u, "/echo");
+    fcgi_http *h = fcgi_http_new(2000);
+    assert_non_null(h);
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 40; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "peer-%d", i);
+        fcgi_http_call c = {.peer = key, .method = "GET", .url = u};
+        if (fcgi_http_do(h, &c) == 0)
+            ok++;
+        else
+            failed++, assert_true(c.resp.err[0] != '\0');
+        fcgi_http_resp_clear(&c.resp);
+    }
+    assert_int_equal(ok, 32);
+    assert_int_equal(failed, 8);
+    fcgi_http_free(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_closed_port),
+        cmocka_unit_test(test_get_reuses_connection),
+        cmocka_unit_test(test_methods_and_headers),
+        cmocka_unit_test(test_status_is_not_an_error),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_do_all_parallel),
+        cmocka_unit_test(test_too_many_peers),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
