@@ -9,8 +9,9 @@
 
 CC       ?= cc
 OPT      ?= -O2
-CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
+CFLAGS   += $(EXTRA) -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
             -Wstrict-prototypes -Wformat=2 -MMD -MP -Ifcgi
+LDFLAGS  += $(EXTRA)
 LDLIBS   += -lfcgi -lsqlite3 -lhiredis -ljson-c -lcurl -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -63,7 +64,7 @@ $(BIN)/frontend: $(call obj,$(FRONTEND_SRC)) $(B)/libbazar.a
 
 $(B)/tests/%: tests/unit/%.c $(B)/libbazar.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
 
 deps:
 	@bash deploy/deps.sh
@@ -85,11 +86,11 @@ unit: $(UNIT_BINS)
 
 # Unit tests again with AddressSanitizer + UndefinedBehaviorSanitizer.
 unit-asan:
-	@$(MAKE) --no-print-directory FLAVOUR=asan OPT=-O1 CFLAGS='$(SAN)' LDFLAGS='$(SAN)' unit
+	@$(MAKE) --no-print-directory FLAVOUR=asan OPT=-O1 EXTRA='$(SAN)' unit
 
 # The services built with sanitizers, into bin-asan/ (used by test-asan).
 asan-programs:
-	@$(MAKE) --no-print-directory FLAVOUR=asan OPT=-O1 CFLAGS='$(SAN)' LDFLAGS='$(SAN)' BIN=bin-asan all
+	@$(MAKE) --no-print-directory FLAVOUR=asan OPT=-O1 EXTRA='$(SAN)' BIN=bin-asan all
 
 blackbox: all
 	@cd tests/blackbox && /usr/bin/python3 -m pytest -q -p no:cacheprovider

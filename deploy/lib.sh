@@ -1,0 +1,228 @@
+# deploy/lib.sh - shared settings and helpers, sourced by every deploy/ script (not run directly).
+# shellcheck shell=bash disable=SC2034  # the variables here are used by the scripts that source it
+#
+# Resolves REPO, VAR (= BAZAR_VAR, absolute, created) and BIN (= BAZAR_BIN), reads the
+# environment documented in docs/INTERFACES.md and provides pid-file helpers that only
+# ever signal the pids written in a pid file (never anything found by name).
+
+if [[ -n "${BAZAR_LIB_LOADED:-}" ]]; then
+    return 0
+fi
+BAZAR_LIB_LOADED=1
+
+# Bash 5.2 treats '&' in ${x//pat/rep} as "the match"; we always want it literal.
+shopt -u patsub_replacement 2>/dev/null || true
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+DEPLOY="$REPO/deploy"
+
+die() {
+    printf 'bazar: error: %s\n' "$*" >&2
+    exit 1
+}
+info() { printf 'bazar: %s\n' "$*"; }
+warn() { printf 'bazar: warning: %s\n' "$*" >&2; }
+
+# --- environment (docs/INTERFACES.md) -------------------------------------------------------
+BAZAR_VAR="${BAZAR_VAR:-$REPO/var}"
+BAZAR_BIN="${BAZAR_BIN:-$REPO/bin}"
+BAZAR_LISTEN="${BAZAR_LISTEN:-127.0.0.1}"
+BAZAR_PUBLIC_PORT="${BAZAR_PUBLIC_PORT:-8080}"
+BAZAR_INTERNAL_PORT="${BAZAR_INTERNAL_PORT:-8081}"
+BAZAR_CATALOG_REPLICAS="${BAZAR_CATALOG_REPLICAS:-3}"
+BAZAR_ORDER_REPLICAS="${BAZAR_ORDER_REPLICAS:-3}"
+BAZAR_CACHE="${BAZAR_CACHE:-on}"
+BAZAR_CONF_EXTRA="${BAZAR_CONF_EXTRA:-}"
+
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+check_range() { # NAME VALUE MIN MAX
+    if ! is_uint "$2" || ((10#$2 < $3 || 10#$2 > $4)); then
+        die "$1=$2: expected an integer in $3..$4"
+    fi
+}
+check_range BAZAR_PUBLIC_PORT "$BAZAR_PUBLIC_PORT" 1 65535
+check_range BAZAR_INTERNAL_PORT "$BAZAR_INTERNAL_PORT" 1 65535
+check_range BAZAR_CATALOG_REPLICAS "$BAZAR_CATALOG_REPLICAS" 1 7
+check_range BAZAR_ORDER_REPLICAS "$BAZAR_ORDER_REPLICAS" 1 7
+[[ "$BAZAR_PUBLIC_PORT" != "$BAZAR_INTERNAL_PORT" ]] ||
+    die "BAZAR_PUBLIC_PORT and BAZAR_INTERNAL_PORT must differ"
+case "${BAZAR_CACHE,,}" in
+on | 1 | yes | true) BAZAR_CACHE=on ;;
+off | 0 | no | false) BAZAR_CACHE=off ;;
+*) die "BAZAR_CACHE=$BAZAR_CACHE: expected on or off" ;;
+esac
+[[ "$BAZAR_LISTEN" =~ ^[A-Za-z0-9.:_-]+$ ]] || die "BAZAR_LISTEN=$BAZAR_LISTEN: not an address"
+
+mkdir -p "$BAZAR_VAR" || die "cannot create BAZAR_VAR=$BAZAR_VAR"
+VAR="$(cd "$BAZAR_VAR" && pwd -P)"
+BAZAR_VAR="$VAR"
+# The path goes unquoted into nginx, Redis and bazar.conf syntax.
+[[ "$VAR" =~ ^[A-Za-z0-9._/+,=-]+$ ]] ||
+    die "BAZAR_VAR=$VAR: use a path of letters, digits and ._/+,=- only (no spaces or quotes)"
+((${#VAR} <= 80)) || die "BAZAR_VAR=$VAR: too long (unix socket paths must stay under 108 bytes)"
+case "$BAZAR_BIN" in /*) ;; *) BAZAR_BIN="$PWD/$BAZAR_BIN" ;; esac
+BIN="$BAZAR_BIN"
+RUN="$VAR/run"
+LOGDIR="$VAR/log"
+CONF="$VAR/bazar.conf"
+NGINX_PREFIX="$VAR/nginx/"
+NGINX_CONF="$VAR/nginx/nginx.conf"
+NGINX_ERROR_LOG="$LOGDIR/nginx.error.log"
+# Numeric env values may carry leading zeros ("08"); normalise them once.
+BAZAR_PUBLIC_PORT=$((10#$BAZAR_PUBLIC_PORT))
+BAZAR_INTERNAL_PORT=$((10#$BAZAR_INTERNAL_PORT))
+BAZAR_CATALOG_REPLICAS=$((10#$BAZAR_CATALOG_REPLICAS))
+BAZAR_ORDER_REPLICAS=$((10#$BAZAR_ORDER_REPLICAS))
+
+# URL host part (IPv6 literals need brackets).
+if [[ "$BAZAR_LISTEN" == *:* ]]; then LISTEN_HOST="[$BAZAR_LISTEN]"; else LISTEN_HOST="$BAZAR_LISTEN"; fi
+PUBLIC_URL="http://$LISTEN_HOST:$BAZAR_PUBLIC_PORT"
+INTERNAL_URL="http://$LISTEN_HOST:$BAZAR_INTERNAL_PORT"
+
+# When run as root, nginx workers drop to an unprivileged user; the FastCGI sockets are
+# handed to that user so the workers can connect.
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+RUN_USER=nobody
+if getent group nogroup >/dev/null 2>&1; then RUN_GROUP=nogroup; else RUN_GROUP=nobody; fi
+
+# nginx always gets our prefix, our config and our startup error log (-e), so it never
+# touches /etc/nginx/nginx.conf or /var/log/nginx.
+nginx_cmd() { nginx -p "$NGINX_PREFIX" -c "$NGINX_CONF" -e "$NGINX_ERROR_LOG" "$@"; }
+
+# --- components --------------------------------------------------------------------------------
+# Every FastCGI pool as "name children program replica-arg"; name is also the socket/pid-file stem.
+pools() {
+    local n
+    for ((n = 1; n <= BAZAR_CATALOG_REPLICAS; n++)); do
+        echo "catalog-$n 3 catalog $n"
+        echo "catalog-$n.peer 2 catalog $n"
+    done
+    for ((n = 1; n <= BAZAR_ORDER_REPLICAS; n++)); do
+        echo "order-$n 3 order $n"
+        echo "order-$n.peer 2 order $n"
+    done
+    echo "frontend 4 frontend -"
+}
+
+# --- pid files -------------------------------------------------------------------------------
+# read_pids FILE: the pids in FILE, one per line. spawn-fcgi writes one pid per line and no
+# final newline, so split on any whitespace rather than trusting `read`.
+read_pids() {
+    local f="$1" p
+    [[ -r "$f" ]] || return 0
+    for p in $(tr -s '[:space:]' ' ' <"$f"); do
+        if is_uint "$p" && ((p > 1)); then echo "$p"; fi
+    done
+}
+
+# pid_alive PID [COMM]: the process exists, is not a zombie, and (if COMM is given and
+# /proc is available) its command name is COMM - so a pid reused by an unrelated program
+# after a crash or reboot is treated as dead and never signalled.
+pid_alive() {
+    local pid="$1" want="${2:-}" stat comm
+    if [[ -r /proc/$pid/stat ]]; then
+        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+        stat="${stat##*) }"
+        [[ "${stat:0:1}" != Z && "${stat:0:1}" != X ]] || return 1
+        if [[ -n "$want" ]]; then
+            comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || return 1
+            [[ "$comm" == "${want:0:15}" ]] || return 1
+        fi
+        return 0
+    fi
+    [[ -d /proc/self ]] && return 1 # /proc exists but not this pid
+    kill -0 "$pid" 2>/dev/null
+}
+
+# pids_alive FILE [COMM]: true if FILE lists at least one pid and every pid in it is alive.
+pids_alive() {
+    local p n=0
+    for p in $(read_pids "$1"); do
+        pid_alive "$p" "${2:-}" || return 1
+        n=$((n + 1))
+    done
+    ((n > 0))
+}
+
+# live_pids FILE [COMM]: the pids of FILE that are alive.
+live_pids() {
+    local p
+    for p in $(read_pids "$1"); do
+        if pid_alive "$p" "${2:-}"; then echo "$p"; fi
+    done
+}
+
+# kill_pidfile FILE [COMM]: TERM every live pid of FILE, wait up to 5 s, then KILL what is
+# left; removes FILE. Only the pids in FILE are ever signalled.
+kill_pidfile() {
+    local f="$1" want="${2:-}" pids p i
+    [[ -e "$f" ]] || return 0
+    pids="$(live_pids "$f" "$want")"
+    if [[ -n "$pids" ]]; then
+        for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+        for ((i = 0; i < 50; i++)); do
+            pids="$(for p in $pids; do if pid_alive "$p" "$want"; then echo "$p"; fi; done)"
+            [[ -z "$pids" ]] && break
+            sleep 0.1
+        done
+        if [[ -n "$pids" ]]; then
+            warn "$(basename "$f"): pids $(echo "$pids" | tr '\n' ' ')did not exit after TERM; sending KILL"
+            for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+            for ((i = 0; i < 20; i++)); do
+                pids="$(for p in $pids; do if pid_alive "$p" "$want"; then echo "$p"; fi; done)"
+                [[ -z "$pids" ]] && break
+                sleep 0.1
+            done
+        fi
+    fi
+    rm -f "$f"
+}
+
+# --- waiting ------------------------------------------------------------------------------------
+# wait_for_socket PATH [SECONDS]: until PATH is a unix socket.
+wait_for_socket() {
+    local path="$1" secs="${2:-5}" i
+    for ((i = 0; i < secs * 10; i++)); do
+        [[ -S "$path" ]] && return 0
+        sleep 0.1
+    done
+    [[ -S "$path" ]]
+}
+
+# wait_for_file PATH [SECONDS]: until PATH exists and is non-empty.
+wait_for_file() {
+    local path="$1" secs="${2:-5}" i
+    for ((i = 0; i < secs * 10; i++)); do
+        [[ -s "$path" ]] && return 0
+        sleep 0.1
+    done
+    [[ -s "$path" ]]
+}
+
+# http_code URL: the HTTP status of a GET (000 when nothing answers).
+http_code() {
+    curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$1" 2>/dev/null || true
+}
+
+# wait_for_http URL CODE [SECONDS]: until GET URL answers CODE; prints the last code seen.
+wait_for_http() {
+    local url="$1" want="$2" secs="${3:-10}" code=000 i
+    for ((i = 0; i < secs * 5; i++)); do
+        code="$(http_code "$url")"
+        [[ "$code" == "$want" ]] && break
+        sleep 0.2
+    done
+    echo "$code"
+    [[ "$code" == "$want" ]]
+}
+
+# show_log FILE [LINES]: the tail of a log, indented, to stderr (for failure messages).
+show_log() {
+    local f="$1" n="${2:-15}"
+    if [[ -s "$f" ]]; then
+        printf -- '--- last %s lines of %s ---\n' "$n" "$f" >&2
+        tail -n "$n" "$f" | sed 's/^/  /' >&2
+    else
+        printf -- '--- %s: empty or missing ---\n' "$f" >&2
+    fi
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Prints one line per component of this Bazar host (name, state, pids); exit 0 if all run, else 3.
+set -euo pipefail
+# shellcheck source=deploy/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+bad=0
+show() { # NAME PIDFILE COMM [SOCKET]
+    local name="$1" pidf="$2" comm="$3" sock="${4:-}" state pids live
+    pids="$(read_pids "$pidf" | tr '\n' ' ')"
+    live="$(live_pids "$pidf" "$comm" | tr '\n' ' ')"
+    if [[ -z "$pids" ]]; then
+        state=stopped
+    elif [[ "$pids" == "$live" ]]; then
+        state=running
+        if [[ -n "$sock" && ! -S "$sock" ]]; then state="running (socket $sock missing)"; fi
+    elif [[ -z "$live" ]]; then
+        state=dead
+    else
+        state="degraded (alive: ${live% })"
+    fi
+    [[ "$state" == running ]] || bad=1
+    printf '%-18s %-9s pids: %s\n' "$name" "$state" "${pids:--}"
+}
+
+show redis "$RUN/redis.pid" redis-server "$RUN/redis.sock"
+while read -r name _ prog _; do
+    show "$name" "$RUN/$name.pid" "$prog" "$RUN/$name.sock"
+done < <(pools)
+show nginx "$RUN/nginx.pid" nginx
+
+code="$(http_code "$PUBLIC_URL/health")"
+if [[ "$code" == 200 ]]; then state=ok; else state="http $code" bad=1; fi
+printf '%-18s %-9s %s\n' health "$state" "$PUBLIC_URL/health"
+if ((bad)); then
+    exit 3
+fi
