@@ -383,3 +383,44 @@ int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
     fcgi_hash_hex(&h, out, outlen);
     return 0;
 }
+
+json_object *catalog_dump(void *ctx, sqlite3 *handle)
+{
+    (void)ctx;
+    json_object *o = json_object_new_object();
+    json_object *books = fcgi_db_dump_rows(handle, "SELECT " BOOK_COLS " FROM books ORDER BY id");
+    json_object *purchases = fcgi_db_dump_rows(
+        handle, "SELECT key, book_id, title, price_cents, pos FROM purchases ORDER BY key");
+    if (!o || !books || !purchases) {
+        json_object_put(o);
+        json_object_put(books);
+        json_object_put(purchases);
+        return NULL;
+    }
+    json_object_object_add(o, "books", books);
+    json_object_object_add(o, "purchases", purchases);
+    return o;
+}
+
+int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size_t errlen)
+{
+    (void)ctx;
+    json_object *books, *purchases;
+    err[0] = 0;
+    if (!json_object_object_get_ex(state, "books", &books) ||
+        !json_object_object_get_ex(state, "purchases", &purchases)) {
+        snprintf(err, errlen, "snapshot without books or purchases");
+        return -1;
+    }
+    if (fcgi_db_exec(handle, "DELETE FROM purchases; DELETE FROM books", err, errlen) != 0)
+        return -1;
+    return fcgi_db_load_rows(handle,
+                             "INSERT INTO books (" BOOK_COLS ") VALUES (?, ?, ?, ?, ?, ?)", books,
+                             6, err, errlen) ||
+                   fcgi_db_load_rows(handle,
+                                     "INSERT INTO purchases (key, book_id, title, price_cents, pos)"
+                                     " VALUES (?, ?, ?, ?, ?)",
+                                     purchases, 5, err, errlen)
+               ? -1
+               : 0;
+}

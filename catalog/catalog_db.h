@@ -47,6 +47,8 @@ json_object *catalog_db_all_json(void);
 /* The replicated state machine (repl_machine callbacks; ctx unused). */
 int catalog_apply(void *ctx, sqlite3 *db, int64_t pos, json_object *op, char *err, size_t errlen);
 int catalog_hash(void *ctx, sqlite3 *db, char *out, size_t outlen);
+json_object *catalog_dump(void *ctx, sqlite3 *db);
+int catalog_load(void *ctx, sqlite3 *db, json_object *state, char *err, size_t errlen);
 
 /* A price as a JSON number that prints with exactly two decimals. */
 json_object *catalog_price_json(int64_t cents);

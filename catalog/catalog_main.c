@@ -18,7 +18,8 @@ int main(int argc, char **argv)
         return 2;
     }
     catalog_db_init(svc.db);
-    repl_machine machine = {.service = "catalog", .apply = catalog_apply, .hash = catalog_hash};
+    repl_machine machine = {.service = "catalog", .apply = catalog_apply, .hash = catalog_hash,
+                            .dump = catalog_dump, .load = catalog_load};
     if (catalog_db_seed(svc.cfg.seed_file, err, sizeof err) != 0 ||
         fcgi_service_start_repl(&svc, &machine, err, sizeof err) != 0) {
         fprintf(stderr, "catalog: %s\n", err);

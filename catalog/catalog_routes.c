@@ -37,6 +37,8 @@ static int64_t capture_id(fcgi_request *req, int i)
 
 static int h_search(fcgi_request *req)
 {
+    if (!repl_check_serving(repl, req))
+        return 503;
     const char *topic = req->caps.value[0];
     size_t len = req->caps.len[0];
     if (len == 0 || len > CATALOG_TEXT_MAX || !fcgi_text_valid(topic, len))
@@ -48,6 +50,8 @@ static int h_search(fcgi_request *req)
 
 static int h_all(fcgi_request *req)
 {
+    if (!repl_check_serving(repl, req))
+        return 503;
     json_object *arr = catalog_db_all_json();
     return arr ? fcgi_resp_json(req, 200, arr) : fcgi_resp_error(req, 500, "database error");
 }
@@ -66,6 +70,8 @@ static int answer_book(fcgi_request *req, int status, int64_t id)
 
 static int h_book(fcgi_request *req)
 {
+    if (!repl_check_serving(repl, req))
+        return 503;
     int64_t id = capture_id(req, 0);
     return id < 0 ? 400 : answer_book(req, 200, id);
 }
@@ -300,19 +306,6 @@ static int h_add(fcgi_request *req)
     return status >= 300 ? status : answer_book(req, 201, w.id);
 }
 
-static int h_health(fcgi_request *req)
-{
-    int64_t applied = repl_applied(repl);
-    if (applied < 0)
-        return fcgi_resp_error(req, 503, "database unavailable");
-    json_object *o = json_object_new_object();
-    if (!o)
-        return fcgi_resp_error(req, 500, "out of memory");
-    json_object_object_add(o, "status", json_object_new_string("ok"));
-    json_object_object_add(o, "applied", json_object_new_int64(applied));
-    return fcgi_resp_json(req, 200, o);
-}
-
 const fcgi_route catalog_routes[] = {
     {"GET", "/search/{topic}", h_search},
     {"GET", "/books", h_all},
@@ -321,8 +314,10 @@ const fcgi_route catalog_routes[] = {
     {"PUT", "/books/{id}/price", h_price},
     {"POST", "/books/{id}/restock", h_restock},
     {"POST", "/books/{id}/decrement", h_decrement},
-    {"GET", "/health", h_health},
+    {"GET", "/health", repl_handle_health},
     {"GET", "/state", repl_handle_state},
     {"POST", "/repl/append", repl_handle_append},
+    {"POST", "/repl/vote", repl_handle_vote},
+    {"GET", "/repl/snapshot", repl_handle_snapshot},
 };
 const size_t catalog_nroutes = sizeof catalog_routes / sizeof catalog_routes[0];

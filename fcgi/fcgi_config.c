@@ -44,6 +44,10 @@ static const config_opt opts[] = {
     {"peer_timeout_ms", OPT_INT, F(peer_timeout_ms), 10, 60000, 2000, NULL},
     {"sync_full", OPT_BOOL, F(sync_full), 0, 1, 1, NULL},
     {"test_fill_delay_ms", OPT_INT, F(test_fill_delay_ms), 0, 10000, 0, NULL},
+    {"lease_ms", OPT_INT, F(lease_ms), 50, 10000, 1000, NULL},
+    {"heartbeat_ms", OPT_INT, F(heartbeat_ms), 10, 5000, 150, NULL},
+    {"election_ms", OPT_INT, F(election_ms), 100, 60000, 1500, NULL},
+    {"log_retention", OPT_LONG, F(log_retention), 10, 1000000000, 50000, NULL},
 };
 
 #undef F
@@ -269,6 +273,18 @@ int fcgi_config_parse(fcgi_config *c, const char *text, size_t len, const char *
     if (c->order_primary > c->order_replicas) {
         set_err(err, errlen, "%s: order_primary (%d) must not exceed order_replicas (%d)", name,
                 c->order_primary, c->order_replicas);
+        return -1;
+    }
+    /* A write waits up to peer_timeout_ms for a silent peer; that peer's read
+     * lease must have run out by then (docs/REPLICATION.md, read leases). And
+     * a backup must not elect a new primary while the old one may still hold
+     * a lease. */
+    if (c->lease_ms > c->peer_timeout_ms || c->heartbeat_ms * 2 > c->lease_ms ||
+        c->election_ms <= c->lease_ms) {
+        set_err(err, errlen,
+                "%s: need heartbeat_ms * 2 <= lease_ms <= peer_timeout_ms and lease_ms < "
+                "election_ms (have %d, %d, %d, %d)",
+                name, c->heartbeat_ms, c->lease_ms, c->peer_timeout_ms, c->election_ms);
         return -1;
     }
     return 0;

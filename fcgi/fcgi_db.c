@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "fcgi_log.h"
 
 sqlite3 *fcgi_db_open(const char *path, int sync_full, const char *schema, char *err,
@@ -106,4 +108,78 @@ void fcgi_utc_now(char *out, size_t outlen)
     gmtime_r(&ts.tv_sec, &tm);
     snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+json_object *fcgi_db_dump_rows(sqlite3 *db, const char *select_sql)
+{
+    sqlite3_stmt *st = NULL;
+    json_object *rows = json_object_new_array();
+    if (!rows || sqlite3_prepare_v2(db, select_sql, -1, &st, NULL) != SQLITE_OK) {
+        LOG_ERROR("dump: %s", sqlite3_errmsg(db));
+        json_object_put(rows);
+        return NULL;
+    }
+    int rc, ncols = sqlite3_column_count(st);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_object *row = json_object_new_array_ext(ncols);
+        if (!row)
+            break;
+        for (int c = 0; c < ncols; c++) {
+            int t = sqlite3_column_type(st, c);
+            json_object_array_add(
+                row, t == SQLITE_NULL      ? NULL
+                     : t == SQLITE_INTEGER ? json_object_new_int64(sqlite3_column_int64(st, c))
+                                           : json_object_new_string(
+                                                 (const char *)sqlite3_column_text(st, c)));
+        }
+        json_object_array_add(rows, row);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(rows);
+        return NULL;
+    }
+    return rows;
+}
+
+int fcgi_db_load_rows(sqlite3 *db, const char *insert_sql, json_object *rows, int ncols,
+                      char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (!json_object_is_type(rows, json_type_array)) {
+        snprintf(err, errlen, "snapshot rows are not an array");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db, insert_sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = 0;
+    size_t n = json_object_array_length(rows);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_object *row = json_object_array_get_idx(rows, i);
+        if (!json_object_is_type(row, json_type_array) ||
+            json_object_array_length(row) != (size_t)ncols) {
+            snprintf(err, errlen, "snapshot row %zu has the wrong shape", i);
+            rc = -1;
+            break;
+        }
+        sqlite3_reset(st);
+        for (int c = 0; c < ncols && rc == 0; c++) {
+            json_object *v = json_object_array_get_idx(row, (size_t)c);
+            int b = !v ? sqlite3_bind_null(st, c + 1)
+                    : json_object_is_type(v, json_type_int)
+                        ? sqlite3_bind_int64(st, c + 1, json_object_get_int64(v))
+                        : sqlite3_bind_text(st, c + 1, json_object_get_string(v), -1,
+                                            SQLITE_TRANSIENT);
+            if (b != SQLITE_OK)
+                rc = -1;
+        }
+        if (rc == 0 && sqlite3_step(st) != SQLITE_DONE)
+            rc = -1;
+        if (rc != 0 && !err[0])
+            snprintf(err, errlen, "snapshot row %zu: %s", i, sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    return rc;
 }

@@ -21,6 +21,15 @@ int fcgi_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
  * statement or NULL (the error is logged). Finalized by sqlite3_close_v2. */
 sqlite3_stmt *fcgi_db_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql);
 
+/* Snapshots: the rows `select_sql` returns as a JSON array of arrays
+ * (integers, text, null), or NULL on error. The caller owns it. */
+struct json_object *fcgi_db_dump_rows(sqlite3 *db, const char *select_sql);
+
+/* Inserts every row of such an array with `insert_sql` (ncols parameters,
+ * bound by JSON type). Returns 0 or -1 with the reason in err. */
+int fcgi_db_load_rows(sqlite3 *db, const char *insert_sql, struct json_object *rows, int ncols,
+                      char *err, size_t errlen);
+
 /* A 64-bit FNV-1a hash of a replica's logical state, fed row by row. */
 typedef struct fcgi_hash {
     uint64_t h;

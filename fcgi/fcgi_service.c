@@ -72,14 +72,13 @@ int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *
                             size_t errlen)
 {
     int catalog = strcmp(machine->service, "catalog") == 0;
-    s->repl = repl_new(&s->cfg, s->db, s->replica,
+    char path[FCGI_CONFIG_STR + 64];
+    snprintf(path, sizeof path, "%s/data/%s-%d.db", s->cfg.var_dir, machine->service, s->replica);
+    s->repl = repl_new(&s->cfg, s->db, path, s->replica,
                        catalog ? s->cfg.catalog_replicas : s->cfg.order_replicas,
                        catalog ? s->cfg.catalog_primary : s->cfg.order_primary, machine, s->http,
                        err, errlen);
-    if (!s->repl)
-        return -1;
-    repl_set_current(s->repl);
-    return 0;
+    return s->repl ? 0 : -1;
 }
 
 int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *ctx)

@@ -1,4 +1,5 @@
-/* repl.h - one ordered, majority-replicated write stream per service.
+/* repl.h - one ordered, majority-replicated write stream per service, with
+ * read leases, catch-up, snapshots and primary failover.
  * The protocol is described at the top of repl.c and in docs/REPLICATION.md. */
 #ifndef REPL_H
 #define REPL_H
@@ -14,7 +15,8 @@
 
 typedef struct repl repl_t;
 
-/* The service's state machine: what a log entry does to its tables. */
+/* The service's state machine: what a log entry does to its tables. Every
+ * callback gets the connection to use (the ticker thread has its own). */
 typedef struct repl_machine {
     const char *service; /* "catalog" or "order": names routes and messages */
     /* Applies entry `op` at log position `pos` inside the replication
@@ -24,6 +26,12 @@ typedef struct repl_machine {
     int (*apply)(void *ctx, sqlite3 *db, int64_t pos, json_object *op, char *err, size_t errlen);
     /* Writes the hex hash of the logical state (rows in id order) into out. */
     int (*hash)(void *ctx, sqlite3 *db, char *out, size_t outlen);
+    /* Returns the whole logical state as JSON (inside a read transaction),
+     * or NULL. The caller owns it. */
+    json_object *(*dump)(void *ctx, sqlite3 *db);
+    /* Replaces the whole logical state with a dump, inside a transaction.
+     * Returns 0 or -1 with a reason in err. */
+    int (*load)(void *ctx, sqlite3 *db, json_object *state, char *err, size_t errlen);
     void *ctx;
 } repl_machine;
 
@@ -34,23 +42,38 @@ typedef struct repl_machine {
  * idempotent repeat), or an error status (4xx) with a reason in why. */
 typedef int (*repl_decide_fn)(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen);
 
-/* Creates the replication state of replica `self` (1..n) of machine->service.
- * Creates the log tables in db if needed. `http` is the process's client
- * (not owned). Returns NULL with a reason in err. Free with repl_free. */
-repl_t *repl_new(const fcgi_config *cfg, sqlite3 *db, int self, int nreplicas, int primary,
-                 const repl_machine *machine, fcgi_http *http, char *err, size_t errlen);
+/* Creates the replication state of replica `self` (1..n) of machine->service
+ * over `db`, creating the log tables if needed, mapping the replica's shared
+ * state and starting its ticker thread (heartbeats, catch-up, elections,
+ * snapshots, log retention). `http` is the process's client (not owned).
+ * Returns NULL with a reason in err. Free with repl_free. */
+repl_t *repl_new(const fcgi_config *cfg, sqlite3 *db, const char *db_path, int self,
+                 int nreplicas, int primary, const repl_machine *machine, fcgi_http *http,
+                 char *err, size_t errlen);
 void repl_free(repl_t *r);
 
+/* 1 when this replica is the primary of the current epoch. */
 int repl_is_primary(const repl_t *r);
+
+/* 1 when this replica may answer reads: it holds a read lease (a backup
+ * heard from the primary recently and was caught up; the primary heard from
+ * a majority recently). Otherwise reads answer 503 and nginx tries another. */
+int repl_can_serve(const repl_t *r);
+
+/* Answers 503 {"error": ...} when the replica cannot serve reads; returns 1
+ * when it can (nothing sent). For read handlers. */
+int repl_check_serving(repl_t *r, fcgi_request *req);
 
 /* Primary only. Runs decide, apply and the log append in one SQLite
  * transaction, then sends the entry (and whatever a peer is missing before
- * it) to every peer in parallel and waits for their answers. Returns decide's
- * status when the entry is committed (applied by a majority, this replica
- * included) with *pos set (0 when nothing was written), decide's error status
- * when it refused, or 503 when a majority could not be reached: the entry
- * then stays in the log and reaches the peers with the next write, so every
- * write that can end in 503 must be safe to retry (see order/ and catalog/). */
+ * it) to every healthy peer in parallel and waits for their answers. Returns
+ * decide's status when the entry is committed (applied by a majority, this
+ * replica included) with *pos set (0 when nothing was written), decide's
+ * error status when it refused, or 503 when this replica is not the primary
+ * or a majority could not be reached: the entry then stays in the log and
+ * reaches the peers with the next heartbeat (or is discarded if another
+ * primary takes over first), so every write that can end in 503 must be safe
+ * to retry (see order/ and catalog/). */
 int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char *why,
                 size_t whylen);
 
@@ -58,12 +81,12 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
  * and relays the primary's answer. Returns the status relayed, or 503. */
 int repl_forward(repl_t *r, fcgi_request *req);
 
-/* Route handlers for the peer pool. */
-int repl_handle_append(fcgi_request *req); /* POST /repl/append; req->ctx's repl */
-int repl_handle_state(fcgi_request *req);  /* GET /state */
-
-/* The replica's repl_t for the handlers above: set once at start-up. */
-void repl_set_current(repl_t *r);
+/* Route handlers for the peer pool (they use the process's repl_t). */
+int repl_handle_append(fcgi_request *req);   /* POST /repl/append */
+int repl_handle_vote(fcgi_request *req);     /* POST /repl/vote */
+int repl_handle_snapshot(fcgi_request *req); /* GET /repl/snapshot */
+int repl_handle_state(fcgi_request *req);    /* GET /state */
+int repl_handle_health(fcgi_request *req);   /* GET /health */
 
 /* The last log position applied here, or -1 on a database error. */
 int64_t repl_applied(repl_t *r);

@@ -1,6 +1,7 @@
-/* front_status.c - GET /status on the internal listener: for each service,
- * each replica's role, liveness, log position, state hash and local pids,
- * gathered in parallel from the replicas' peer pools. */
+/* front_status.c - GET /status (internal) and GET /bazar/status (public): for
+ * each service, each replica's role, liveness, log position, state hash and
+ * local pids, gathered in parallel from the replicas' peer pools, plus Redis's
+ * cache hit ratio. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,9 @@ static json_object *service_json(const char *svc, int n, fcgi_http_call *calls)
         json_object_object_add(rep, "up", json_object_new_boolean(state != NULL));
         if (state) {
             up++;
-            static const char *const copy[] = {"role", "applied", "hash", "epoch", "primary"};
+            static const char *const copy[] = {"role", "applied", "hash", "epoch", "primary",
+                                               "serving", "replayed", "snapshots",
+                                               "last_epoch", "heard_ms_ago"};
             for (size_t k = 0; k < sizeof copy / sizeof copy[0]; k++)
                 if (json_object_object_get_ex(state, copy[k], &v))
                     json_object_object_add(rep, copy[k], json_object_get(v));
@@ -114,6 +117,19 @@ int front_status(fcgi_request *req)
     json_object_object_add(o, "order", ord);
     json_object *cache = json_object_new_object();
     json_object_object_add(cache, "enabled", json_object_new_boolean(front_ctx.cache != NULL));
+    unsigned long long hits = 0, misses = 0;
+    if (front_ctx.cache && fcgi_cache_server_stats(front_ctx.cache, &hits, &misses) == 0) {
+        json_object_object_add(cache, "hits", json_object_new_uint64(hits));
+        json_object_object_add(cache, "misses", json_object_new_uint64(misses));
+        json_object_object_add(cache, "hit_ratio",
+                               hits + misses ? json_object_new_double((double)hits /
+                                                                      (double)(hits + misses))
+                                             : NULL);
+    } else { /* cache off or Redis unreachable */
+        json_object_object_add(cache, "hits", NULL);
+        json_object_object_add(cache, "misses", NULL);
+        json_object_object_add(cache, "hit_ratio", NULL);
+    }
     json_object_object_add(o, "cache", cache);
     for (size_t i = 0; i < n; i++)
         fcgi_http_resp_clear(&calls[i].resp);

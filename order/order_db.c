@@ -206,3 +206,32 @@ int order_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
     fcgi_hash_hex(&h, out, outlen);
     return 0;
 }
+
+json_object *order_dump(void *ctx, sqlite3 *handle)
+{
+    (void)ctx;
+    json_object *o = json_object_new_object();
+    json_object *rows = fcgi_db_dump_rows(handle, "SELECT " ORDER_COLS " FROM orders ORDER BY order_id");
+    if (!o || !rows) {
+        json_object_put(o);
+        json_object_put(rows);
+        return NULL;
+    }
+    json_object_object_add(o, "orders", rows);
+    return o;
+}
+
+int order_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size_t errlen)
+{
+    (void)ctx;
+    json_object *rows;
+    err[0] = 0;
+    if (!json_object_object_get_ex(state, "orders", &rows)) {
+        snprintf(err, errlen, "snapshot without orders");
+        return -1;
+    }
+    if (fcgi_db_exec(handle, "DELETE FROM orders", err, errlen) != 0)
+        return -1;
+    return fcgi_db_load_rows(handle, "INSERT INTO orders (" ORDER_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             rows, 8, err, errlen);
+}

@@ -36,5 +36,7 @@ json_object *order_json(const order_row *o);
 /* The replicated state machine (repl_machine callbacks; ctx unused). */
 int order_apply(void *ctx, sqlite3 *db, int64_t pos, json_object *op, char *err, size_t errlen);
 int order_hash(void *ctx, sqlite3 *db, char *out, size_t outlen);
+json_object *order_dump(void *ctx, sqlite3 *db);
+int order_load(void *ctx, sqlite3 *db, json_object *state, char *err, size_t errlen);
 
 #endif

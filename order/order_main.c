@@ -16,7 +16,8 @@ int main(int argc, char **argv)
         return 2;
     }
     order_db_init(svc.db);
-    repl_machine machine = {.service = "order", .apply = order_apply, .hash = order_hash};
+    repl_machine machine = {.service = "order", .apply = order_apply, .hash = order_hash,
+                            .dump = order_dump, .load = order_load};
     if (fcgi_service_start_repl(&svc, &machine, err, sizeof err) != 0) {
         fprintf(stderr, "order: %s\n", err);
         LOG_ERROR("start-up failed: %s", err);

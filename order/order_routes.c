@@ -243,30 +243,21 @@ static int h_purchase(fcgi_request *req)
 
 static int h_order(fcgi_request *req)
 {
+    if (!repl_check_serving(repl, req))
+        return 503;
     long long id;
     if (fcgi_parse_id(req->caps.value[0], req->caps.len[0], &id) != 0)
         return fcgi_resp_error(req, 400, "order id must be a non-negative integer");
     return answer_order(req, id);
 }
 
-static int h_health(fcgi_request *req)
-{
-    int64_t applied = repl_applied(repl);
-    if (applied < 0)
-        return fcgi_resp_error(req, 503, "database unavailable");
-    json_object *o = json_object_new_object();
-    if (!o)
-        return fcgi_resp_error(req, 500, "out of memory");
-    json_object_object_add(o, "status", json_object_new_string("ok"));
-    json_object_object_add(o, "applied", json_object_new_int64(applied));
-    return fcgi_resp_json(req, 200, o);
-}
-
 const fcgi_route order_routes[] = {
     {"POST", "/purchase/{id}", h_purchase},
     {"GET", "/orders/{id}", h_order},
-    {"GET", "/health", h_health},
+    {"GET", "/health", repl_handle_health},
     {"GET", "/state", repl_handle_state},
     {"POST", "/repl/append", repl_handle_append},
+    {"POST", "/repl/vote", repl_handle_vote},
+    {"GET", "/repl/snapshot", repl_handle_snapshot},
 };
 const size_t order_nroutes = sizeof order_routes / sizeof order_routes[0];
