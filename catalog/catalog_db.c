@@ -21,7 +21,8 @@
 
 static sqlite3 *db;
 static sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
-    *st_restock, *st_price, *st_add, *st_hash_books, *st_hash_purchases;
+    *st_restock, *st_price, *st_add, *st_hash_books, *st_hash_purchases, *st_key_get, *st_key_put,
+    *st_hash_keys;
 
 #define BOOK_COLS "id, title, topic, price_cents, quantity, version"
 
@@ -67,6 +68,35 @@ int catalog_db_purchase(const char *key, catalog_purchase *out)
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int catalog_db_write_key(const char *key, int64_t *book_id)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_key_get, "SELECT book_id FROM write_keys WHERE key = ?");
+    if (!st || sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *book_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Records the key of an admin write (when it has one). */
+static int record_key(json_object *op, int64_t id, int64_t pos)
+{
+    json_object *k;
+    if (!json_object_object_get_ex(op, "key", &k))
+        return 0;
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_key_put,
+                                    "INSERT INTO write_keys (key, book_id, pos) VALUES (?, ?, ?)");
+    if (!st || !json_object_is_type(k, json_type_string) ||
+        sqlite3_bind_text(st, 1, json_object_get_string(k), -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, id) != SQLITE_OK || sqlite3_bind_int64(st, 3, pos) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int64_t catalog_db_next_id(void)
@@ -318,7 +348,8 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
                           "UPDATE books SET quantity = quantity + ?, version = ? WHERE id = ?");
         if (count < 1 || !st || sqlite3_bind_int64(st, 1, count) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0)
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0 ||
+            record_key(op, id, pos) != 0)
             goto fail;
         return 0;
     }
@@ -328,7 +359,8 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
                           "UPDATE books SET price_cents = ?, version = ? WHERE id = ?");
         if (cents < 1 || !st || sqlite3_bind_int64(st, 1, cents) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0)
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0 ||
+            record_key(op, id, pos) != 0)
             goto fail;
         return 0;
     }
@@ -336,7 +368,7 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
         const char *title = op_str(op, "title"), *topic = op_str(op, "topic");
         int64_t cents = op_int(op, "cents"), qty = op_int(op, "quantity");
         if (!title || !topic || cents < 1 || qty < 0 ||
-            insert_book(id, title, topic, cents, qty, pos) != 0)
+            insert_book(id, title, topic, cents, qty, pos) != 0 || record_key(op, id, pos) != 0)
             goto fail;
         return 0;
     }
@@ -380,6 +412,16 @@ int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return -1;
+    st = fcgi_db_stmt(db, &st_hash_keys, "SELECT key, book_id FROM write_keys ORDER BY key");
+    if (!st)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fcgi_hash_text(&h, sqlite3_column_text(st, 0));
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 1));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -1;
     fcgi_hash_hex(&h, out, outlen);
     return 0;
 }
@@ -391,28 +433,34 @@ json_object *catalog_dump(void *ctx, sqlite3 *handle)
     json_object *books = fcgi_db_dump_rows(handle, "SELECT " BOOK_COLS " FROM books ORDER BY id");
     json_object *purchases = fcgi_db_dump_rows(
         handle, "SELECT key, book_id, title, price_cents, pos FROM purchases ORDER BY key");
-    if (!o || !books || !purchases) {
+    json_object *keys =
+        fcgi_db_dump_rows(handle, "SELECT key, book_id, pos FROM write_keys ORDER BY key");
+    if (!o || !books || !purchases || !keys) {
         json_object_put(o);
         json_object_put(books);
         json_object_put(purchases);
+        json_object_put(keys);
         return NULL;
     }
     json_object_object_add(o, "books", books);
     json_object_object_add(o, "purchases", purchases);
+    json_object_object_add(o, "write_keys", keys);
     return o;
 }
 
 int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size_t errlen)
 {
     (void)ctx;
-    json_object *books, *purchases;
+    json_object *books, *purchases, *keys;
     err[0] = 0;
     if (!json_object_object_get_ex(state, "books", &books) ||
-        !json_object_object_get_ex(state, "purchases", &purchases)) {
+        !json_object_object_get_ex(state, "purchases", &purchases) ||
+        !json_object_object_get_ex(state, "write_keys", &keys)) {
         snprintf(err, errlen, "snapshot without books or purchases");
         return -1;
     }
-    if (fcgi_db_exec(handle, "DELETE FROM purchases; DELETE FROM books", err, errlen) != 0)
+    if (fcgi_db_exec(handle, "DELETE FROM write_keys; DELETE FROM purchases; DELETE FROM books",
+                     err, errlen) != 0)
         return -1;
     return fcgi_db_load_rows(handle,
                              "INSERT INTO books (" BOOK_COLS ") VALUES (?, ?, ?, ?, ?, ?)", books,
@@ -420,7 +468,10 @@ int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size
                    fcgi_db_load_rows(handle,
                                      "INSERT INTO purchases (key, book_id, title, price_cents, pos)"
                                      " VALUES (?, ?, ?, ?, ?)",
-                                     purchases, 5, err, errlen)
+                                     purchases, 5, err, errlen) ||
+                   fcgi_db_load_rows(handle,
+                                     "INSERT INTO write_keys (key, book_id, pos) VALUES (?, ?, ?)",
+                                     keys, 3, err, errlen)
                ? -1
                : 0;
 }

@@ -36,6 +36,10 @@ int catalog_db_seed(const char *path, char *err, size_t errlen);
 int catalog_db_book(int64_t id, catalog_book *out);
 int catalog_db_purchase(const char *key, catalog_purchase *out);
 
+/* The book an admin write with this idempotency key changed: 1 found (with
+ * *book_id set), 0 not found, -1 database error. */
+int catalog_db_write_key(const char *key, int64_t *book_id);
+
 /* The next free book id (max + 1), or -1 on error. */
 int64_t catalog_db_next_id(void);
 

@@ -94,6 +94,27 @@ static json_object *new_op(const char *kind, int64_t id)
     return op;
 }
 
+/* An admin write repeated with the same Idempotency-Key: 1 (and w->id set
+ * to the book it changed) when it was already applied, 0 when new, -1 on a
+ * database error. */
+static int repeated(write_req *w)
+{
+    int64_t id;
+    if (!w->key)
+        return 0;
+    int found = catalog_db_write_key(w->key, &id);
+    if (found == 1)
+        w->id = id;
+    return found;
+}
+
+/* Adds the request's key to an admin write's entry (when it has one). */
+static void add_key(json_object *op, const write_req *w)
+{
+    if (op && w->key)
+        json_object_object_add(op, "key", json_object_new_string(w->key));
+}
+
 /* Common to the decisions on an existing book: 404 when it is missing. */
 static int existing(const write_req *w, catalog_book *b, char *why, size_t whylen)
 {
@@ -143,7 +164,10 @@ static int decide_decrement(void *arg, sqlite3 *db, json_object **op, char *why,
 static int decide_restock(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen)
 {
     (void)db;
-    const write_req *w = arg;
+    write_req *w = arg;
+    int rep = repeated(w);
+    if (rep != 0)
+        return rep < 0 ? 500 : 200;
     catalog_book b;
     int st = existing(w, &b, why, whylen);
     if (st != 200)
@@ -155,13 +179,17 @@ static int decide_restock(void *arg, sqlite3 *db, json_object **op, char *why, s
     *op = new_op("restock", w->id);
     if (*op)
         json_object_object_add(*op, "count", json_object_new_int64(w->count));
+    add_key(*op, w);
     return 200;
 }
 
 static int decide_price(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen)
 {
     (void)db;
-    const write_req *w = arg;
+    write_req *w = arg;
+    int rep = repeated(w);
+    if (rep != 0)
+        return rep < 0 ? 500 : 200;
     catalog_book b;
     int st = existing(w, &b, why, whylen);
     if (st != 200)
@@ -169,6 +197,7 @@ static int decide_price(void *arg, sqlite3 *db, json_object **op, char *why, siz
     *op = new_op("price", w->id);
     if (*op)
         json_object_object_add(*op, "cents", json_object_new_int64(w->cents));
+    add_key(*op, w);
     return 200;
 }
 
@@ -176,6 +205,9 @@ static int decide_add(void *arg, sqlite3 *db, json_object **op, char *why, size_
 {
     (void)db;
     write_req *w = arg;
+    int rep = repeated(w);
+    if (rep != 0)
+        return rep < 0 ? 500 : 201;
     w->id = catalog_db_next_id();
     if (w->id < 0) {
         snprintf(why, whylen, "database error");
@@ -188,6 +220,7 @@ static int decide_add(void *arg, sqlite3 *db, json_object **op, char *why, size_
         json_object_object_add(*op, "cents", json_object_new_int64(w->cents));
         json_object_object_add(*op, "quantity", json_object_new_int64(w->quantity));
     }
+    add_key(*op, w);
     return 201;
 }
 
@@ -211,11 +244,19 @@ static int replicate(fcgi_request *req, repl_decide_fn decide, write_req *w)
     return status;
 }
 
-/* Parses the body of a write at the primary; NULL after answering the error. */
-static json_object *write_body(fcgi_request *req)
+/* Parses the body of a write at the primary and the optional
+ * Idempotency-Key of an admin write into w->key; NULL after answering the
+ * error. */
+static json_object *write_body(fcgi_request *req, write_req *w)
 {
     int status;
     char why[256];
+    const char *key = fcgi_req_header(req, "Idempotency-Key");
+    if (key && !fcgi_key_valid(key)) {
+        fcgi_resp_error(req, 400, "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9._:-]");
+        return NULL;
+    }
+    w->key = key;
     json_object *body = fcgi_req_json(req, &status, why, sizeof why);
     if (!body)
         fcgi_resp_error(req, status, "%s", why);
@@ -229,7 +270,7 @@ static int h_decrement(fcgi_request *req)
     write_req w = {0};
     if ((w.id = capture_id(req, 0)) < 0)
         return 400;
-    json_object *body = write_body(req), *k;
+    json_object *body = write_body(req, &w), *k;
     if (!body)
         return 400;
     if (!json_object_object_get_ex(body, "key", &k) || !json_object_is_type(k, json_type_string) ||
@@ -262,7 +303,7 @@ static int h_restock(fcgi_request *req)
     char why[256];
     if ((w.id = capture_id(req, 0)) < 0)
         return 400;
-    json_object *body = write_body(req);
+    json_object *body = write_body(req, &w);
     if (!body)
         return 400;
     if (catalog_input_int(body, "count", 1, 1000000, &w.count, why, sizeof why) != 0)
@@ -279,7 +320,7 @@ static int h_price(fcgi_request *req)
     char why[256];
     if ((w.id = capture_id(req, 0)) < 0)
         return 400;
-    json_object *body = write_body(req);
+    json_object *body = write_body(req, &w);
     if (!body)
         return 400;
     if (catalog_input_price(body, &w.cents, why, sizeof why) != 0)
@@ -294,7 +335,7 @@ static int h_add(fcgi_request *req)
         return repl_forward(repl, req);
     write_req w = {0};
     char why[256];
-    json_object *body = write_body(req);
+    json_object *body = write_body(req, &w);
     if (!body)
         return 400;
     if (catalog_input_text(body, "title", &w.title, why, sizeof why) != 0 ||

@@ -18,3 +18,11 @@ CREATE TABLE IF NOT EXISTS purchases (
     price_cents INTEGER NOT NULL,
     pos         INTEGER NOT NULL
 );
+
+-- One row per keyed admin write (restock, price, add), so a retry with the
+-- same Idempotency-Key returns the first result and changes nothing more.
+CREATE TABLE IF NOT EXISTS write_keys (
+    key     TEXT    PRIMARY KEY,
+    book_id INTEGER NOT NULL,
+    pos     INTEGER NOT NULL
+);

@@ -8,10 +8,15 @@
 #include <time.h>
 
 #include "fcgi_log.h"
+#include "fcgi_metrics.h"
 #include "fcgi_text.h"
 #include "front.h"
 
 #define TEXT_MAX 200
+/* The whole budget of one downstream call. nginx bounds each attempt (3 s)
+ * and moves reads on to another replica; this only stops a call that nginx
+ * keeps retrying from running forever. */
+#define CALL_TIMEOUT_MS 8000
 
 front front_ctx;
 
@@ -28,7 +33,7 @@ int front_call(fcgi_request *req, const char *peer, const char *method, const ch
     snprintf(rid, sizeof rid, "X-Request-Id: %s", req->request_id);
     const char *hdrs[] = {"Content-Type: application/json", rid, extra_header, NULL};
     fcgi_http_call call = {.peer = peer, .method = method, .url = url, .headers = hdrs,
-                           .body = body, .len = len};
+                           .body = body, .len = len, .timeout_ms = CALL_TIMEOUT_MS};
     int rc = fcgi_http_do(front_ctx.http, &call);
     *resp = call.resp;
     return rc;
@@ -100,6 +105,7 @@ static int h_info(fcgi_request *req)
         size_t len = 0;
         cr = fcgi_cache_get(cache, key, &val, &len, lease);
         if (cr == FCGI_CACHE_HIT) {
+            fcgi_metrics_cache_event(FCGI_METRICS_CACHE_HIT);
             fcgi_resp_header(req, "Server-Timing", "cache;desc=hit");
             int st = fcgi_resp_raw(req, 200, "application/json", val, len);
             free(val);
@@ -116,6 +122,9 @@ static int h_info(fcgi_request *req)
                       NULL);
         fcgi_cache_fill(cache, key, lease, r.body, r.len);
     }
+    if (cache) /* with the cache off nothing is looked up */
+        fcgi_metrics_cache_event(cr == FCGI_CACHE_MISS ? FCGI_METRICS_CACHE_MISS
+                                                       : FCGI_METRICS_CACHE_BYPASS);
     fcgi_resp_header(req, "Server-Timing", "cache;desc=%s, catalog;dur=%.2f",
                      !cache ? "off" : cr == FCGI_CACHE_MISS ? "miss" : "bypass", r.ms);
     return front_relay(req, rc, &r, "catalog");
@@ -132,44 +141,71 @@ static void copy_timing(const char *st, const char *name, char *out, size_t outl
     }
 }
 
+/* The write's Idempotency-Key: the client's (validated) or a fresh random
+ * one, so that our own retry below is safe. Returns 0, or -1 after
+ * answering the error. */
+static int write_key(fcgi_request *req, char key[130])
+{
+    const char *given = fcgi_req_header(req, "Idempotency-Key");
+    if (given) {
+        if (!fcgi_key_valid(given)) {
+            fcgi_resp_error(req, 400,
+                            "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9._:-]");
+            return -1;
+        }
+        snprintf(key, 130, "%s", given);
+        return 0;
+    }
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        fcgi_resp_error(req, 500, "no randomness for an idempotency key");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(key + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+/* A keyed write: tried twice with the same key when the first attempt gets
+ * no answer or a 5xx (a dead replica, a failover); the key makes the repeat
+ * return the first result instead of applying twice. *ms accumulates. */
+static int keyed_call(fcgi_request *req, const char *peer, const char *method, const char *path,
+                      const char *body, size_t len, const char *key, double *ms,
+                      fcgi_http_resp *r)
+{
+    char hdr[160];
+    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
+    int rc = -1;
+    *ms = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = front_call(req, peer, method, path, body, len, hdr, r);
+        *ms += r->ms;
+        if (rc == 0 && r->status < 500)
+            break;
+        if (attempt == 0) {
+            LOG_WARN("%s %s failed (%s, %ld); retrying with the same key", method, path,
+                     rc ? r->err : "server error", r->status);
+            fcgi_http_resp_clear(r);
+        }
+    }
+    fcgi_resp_header(req, "Idempotency-Key", "%s", key);
+    return rc;
+}
+
 static int h_purchase(fcgi_request *req)
 {
     long long id = capture_id(req, "book");
     if (id < 0)
         return 400;
-    const char *given = fcgi_req_header(req, "Idempotency-Key");
-    char key[130], hdr[160], path[64], inner[80];
-    if (given) {
-        if (!fcgi_key_valid(given))
-            return fcgi_resp_error(
-                req, 400, "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9._:-]");
-        snprintf(key, sizeof key, "%s", given);
-    } else { /* one key per purchase, reused on our own retry below */
-        unsigned char raw[16];
-        if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-            return fcgi_resp_error(req, 500, "no randomness for an idempotency key");
-        for (size_t i = 0; i < sizeof raw; i++)
-            snprintf(key + 2 * i, 3, "%02x", raw[i]);
-    }
-    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
+    char key[130], path[64], inner[80];
+    if (write_key(req, key) != 0)
+        return 400;
     snprintf(path, sizeof path, "/order/purchase/%lld", id);
     fcgi_http_resp r;
-    double ms = 0;
-    int rc = -1;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        rc = front_call(req, "order", "POST", path, NULL, 0, hdr, &r);
-        ms += r.ms;
-        if (rc == 0 && r.status < 502)
-            break;
-        if (attempt == 0) {
-            LOG_WARN("purchase attempt failed (%s); retrying with the same key",
-                     rc ? r.err : "gateway error");
-            fcgi_http_resp_clear(&r);
-        }
-    }
+    double ms;
+    int rc = keyed_call(req, "order", "POST", path, NULL, 0, key, &ms, &r);
     copy_timing(r.server_timing, "catalog;", inner, sizeof inner);
     fcgi_resp_header(req, "Server-Timing", "order;dur=%.2f%s", ms, inner);
-    fcgi_resp_header(req, "Idempotency-Key", "%s", key);
     return front_relay(req, rc, &r, "order");
 }
 
@@ -187,7 +223,9 @@ static int h_order(fcgi_request *req)
 }
 
 /* Admin writes (token already checked): a well-formed JSON object, then
- * the catalog validates the fields and decides. */
+ * the catalog validates the fields and decides; keyed and retried once like
+ * purchases, so a replica dying under the write costs no error and no
+ * double restock. */
 static int admin_write(fcgi_request *req, const char *method, const char *path)
 {
     int status;
@@ -196,11 +234,15 @@ static int admin_write(fcgi_request *req, const char *method, const char *path)
         return fcgi_resp_error(req, status, "%s", why);
     const char *body;
     size_t len;
+    char key[130];
     if (fcgi_req_body(req, &body, &len) != 0)
         return fcgi_resp_error(req, 400, "unreadable body");
+    if (write_key(req, key) != 0)
+        return 400;
     fcgi_http_resp r;
-    int rc = front_call(req, "catalog", method, path, body, len, NULL, &r);
-    fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f", r.ms);
+    double ms;
+    int rc = keyed_call(req, "catalog", method, path, body, len, key, &ms, &r);
+    fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f", ms);
     return front_relay(req, rc, &r, "catalog");
 }
 
@@ -268,5 +310,7 @@ const fcgi_route front_routes[] = {
     {"POST", "/bazar/books/{id}/restock", h_restock},
     {"GET", "/health", h_health},
     {"GET", "/status", front_status},
+    {"GET", "/metrics", front_metrics}, /* internal listener only (nginx) */
+    {"GET", "/bazar/status", front_status}, /* the same, public: the storefront's cluster panel */
 };
 const size_t front_nroutes = sizeof front_routes / sizeof front_routes[0];

@@ -224,3 +224,21 @@ def test_reads_after_ack_are_never_older_under_load(cluster):
     assert all(acked.values()), "no write was acknowledged"
     assert not violations, violations[:5]
     assert_converged(c)
+
+
+def test_admin_write_repeated_with_same_key_applies_once(cluster):
+    """Admin writes are keyed like purchases: the front end retries them on a
+    5xx, and a repeat with the same Idempotency-Key changes nothing more."""
+    c = cluster
+    key = {"Idempotency-Key": "restock-once-" + uuid.uuid4().hex[:8]}
+    first = c.admin("POST", "/bazar/books/0/restock", {"count": 5}, key)
+    assert first.status == 200, describe(first)
+    again = c.admin("POST", "/bazar/books/0/restock", {"count": 5}, key)
+    assert again.status == 200 and again.body["quantity"] == first.body["quantity"], describe(again)
+    # through a backup directly, too
+    r = c.internal("POST", "/replica/catalog/3/books/0/restock", {"count": 5}, key)
+    assert r.status == 200 and r.body["quantity"] == first.body["quantity"], describe(r)
+    assert c.book(0)["quantity"] == first.body["quantity"]
+    bad = c.admin("POST", "/bazar/books/0/restock", {"count": 5}, {"Idempotency-Key": "bad key!"})
+    assert bad.status == 400, describe(bad)
+    assert_converged(c)
