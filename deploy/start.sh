@@ -142,6 +142,17 @@ else
 fi
 
 # --- ready? ----------------------------------------------------------------------------------
+# Every replica first, through its own route: a replica answers 503 until its
+# first read lease (it needs nginx up to hear the primary), and a 503 through
+# the upstream block would make nginx shun it for fail_timeout (passive check).
+for svc in catalog order; do
+    if [[ $svc == catalog ]]; then count=$BAZAR_CATALOG_REPLICAS; else count=$BAZAR_ORDER_REPLICAS; fi
+    for ((n = 1; n <= count; n++)); do
+        if ! code="$(wait_for_http "$INTERNAL_URL/replica/$svc/$n/health" 200 20)"; then
+            fail "$svc replica $n is not serving (health $code after 20 s)" "$LOGDIR/$svc-$n.log"
+        fi
+    done
+done
 if ! code="$(wait_for_http "$PUBLIC_URL/health" 200 10)"; then
     fail "$PUBLIC_URL/health answered $code instead of 200 within 10 s" \
         "$LOGDIR/frontend.log" "$NGINX_ERROR_LOG"

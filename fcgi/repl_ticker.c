@@ -18,7 +18,7 @@
 #include "fcgi_log.h"
 #include "repl_internal.h"
 
-#define TRIM_EVERY_MS 5000
+#define TRIM_EVERY_MS 1000
 #define SNAPSHOT_TIMEOUT_MS 60000
 
 static repl_t tk; /* the ticker's own view: the parent's fields, its own db and http */

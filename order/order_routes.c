@@ -109,15 +109,18 @@ static int decide_finish(void *arg, sqlite3 *db, json_object **op, char *why, si
 /* ---- the flow ---- */
 
 /* Step 2 and 3 for the pending order o. Returns the HTTP status of the
- * purchase, with the reason in why for an error; *catalog_ms accumulates. */
-static int finish(const order_row *o, double *catalog_ms, char *why, size_t whylen)
+ * purchase, with the reason in why for an error; *catalog_ms accumulates.
+ * `rid` is the request id passed on to the catalog. */
+static int finish(const order_row *o, const char *rid, double *catalog_ms, char *why,
+                  size_t whylen)
 {
-    char url[FCGI_CONFIG_STR + 64], body[200], key_hdr[160];
+    char url[FCGI_CONFIG_STR + 64], body[200], key_hdr[160], rid_hdr[96];
     snprintf(url, sizeof url, "%s/catalog/books/%" PRId64 "/decrement", cfg->internal_url,
              o->book_id);
     snprintf(body, sizeof body, "{\"key\":\"%s\"}", o->key); /* key is [A-Za-z0-9._:-] */
     snprintf(key_hdr, sizeof key_hdr, "Idempotency-Key: %s", o->key);
-    const char *hdrs[] = {"Content-Type: application/json", key_hdr, NULL};
+    snprintf(rid_hdr, sizeof rid_hdr, "X-Request-Id: %s", rid);
+    const char *hdrs[] = {"Content-Type: application/json", key_hdr, rid_hdr, NULL};
     fcgi_http_call call = {.peer = "catalog", .method = "POST", .url = url, .headers = hdrs,
                            .body = body, .len = strlen(body)};
     int rc = fcgi_http_do(http, &call);
@@ -154,6 +157,10 @@ static int finish(const order_row *o, double *catalog_ms, char *why, size_t whyl
     }
     json_object_put(ans);
     fcgi_http_resp_clear(&call.resp);
+    if (cfg->test_close_delay_ms && !p.fail_status) /* test hook: the crash window */
+        nanosleep(&(struct timespec){cfg->test_close_delay_ms / 1000,
+                                     (cfg->test_close_delay_ms % 1000) * 1000000L},
+                  NULL);
     char why2[256];
     int64_t pos;
     status = repl_submit(repl, decide_finish, &p, &pos, why2, sizeof why2);
@@ -166,7 +173,7 @@ static int finish(const order_row *o, double *catalog_ms, char *why, size_t whyl
 
 /* Finishes one pending order that its worker left behind (it died, or its
  * client gave up), so stock never stays taken without an order. */
-static void resolve_stale(double *catalog_ms)
+static void resolve_stale(const char *rid, double *catalog_ms)
 {
     time_t t = time(NULL) - STALE_S;
     struct tm tm;
@@ -175,7 +182,7 @@ static void resolve_stale(double *catalog_ms)
     strftime(before, sizeof before, "%Y-%m-%dT%H:%M:%S", &tm);
     order_row o;
     if (order_db_stale_pending(before, &o) == 1) {
-        int st = finish(&o, catalog_ms, why, sizeof why);
+        int st = finish(&o, rid, catalog_ms, why, sizeof why);
         LOG_INFO("resolved stale pending order %" PRId64 ": %d", o.order_id, st);
     }
 }
@@ -206,7 +213,7 @@ static int h_purchase(fcgi_request *req)
     double catalog_ms = 0;
     char why[256] = "";
     int64_t pos;
-    resolve_stale(&catalog_ms);
+    resolve_stale(req->request_id, &catalog_ms);
 
     purchase p = {.book_id = book_id, .key = key};
     order_row o;
@@ -230,7 +237,7 @@ static int h_purchase(fcgi_request *req)
         status = 409;
         snprintf(why, sizeof why, "Idempotency-Key already used for book %" PRId64, o.book_id);
     } else if (status < 300 && o.status == ORDER_PENDING) {
-        status = finish(&o, &catalog_ms, why, sizeof why);
+        status = finish(&o, req->request_id, &catalog_ms, why, sizeof why);
     } else if (status < 300 && o.status == ORDER_FAILED) {
         status = (int)o.fail_status;
         snprintf(why, sizeof why, "%s", status == 404 ? "no such book" : "out of stock");

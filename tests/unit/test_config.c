@@ -54,6 +54,19 @@ static void test_empty_text(void **state)
     assert_int_equal(cfg.catalog_replicas, 3);
 }
 
+/* A read lease must run out before a write gives up on a silent peer, and
+ * before backups may elect a new primary (docs/REPLICATION.md). */
+static void test_lease_rules(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("peer_timeout_ms = 500\nlease_ms = 600\n"), -1);
+    assert_non_null(strstr(err, "lease_ms"));
+    assert_int_equal(parse("lease_ms = 2000\nelection_ms = 2000\npeer_timeout_ms = 3000\n"), -1);
+    assert_int_equal(parse("lease_ms = 200\nheartbeat_ms = 150\n"), -1);
+    assert_int_equal(parse("lease_ms = 800\nheartbeat_ms = 100\nelection_ms = 1200\n"), 0);
+    assert_int_equal(cfg.lease_ms, 800);
+}
+
 static void test_good_file(void **state)
 {
     (void)state;
@@ -75,7 +88,7 @@ static void test_good_file(void **state)
                        "seed_file = /tmp/books.tsv\n"
                        "log_level = debug\n"
                        "   # indented comment\n"
-                       "peer_timeout_ms = 10\n"
+                       "peer_timeout_ms = 60000\n"
                        "sync_full = false\n"
                        "test_fill_delay_ms = 10000"; /* no final newline */
     assert_int_equal(parse(text), 0);
@@ -94,7 +107,7 @@ static void test_good_file(void **state)
     assert_true(cfg.body_limit == 16777216);
     assert_string_equal(cfg.seed_file, "/tmp/books.tsv");
     assert_int_equal(cfg.log_level, FCGI_LOG_DEBUG);
-    assert_int_equal(cfg.peer_timeout_ms, 10);
+    assert_int_equal(cfg.peer_timeout_ms, 60000);
     assert_int_equal(cfg.sync_full, 0);
     assert_int_equal(cfg.test_fill_delay_ms, 10000);
 }
@@ -262,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_empty_text),
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_bools),
+        cmocka_unit_test(test_lease_rules),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_int_bounds),
         cmocka_unit_test(test_missing_equals),

@@ -1,0 +1,474 @@
+"""Fault tolerance and crash recovery (issue 4), by injecting the faults:
+kill -9, SIGSTOP, Redis down, a replica restarted mid-load, everything
+killed at once. After each test: stock + successful purchases == S at every
+catalog replica, every replica's hash equal, and every acknowledged order
+present at every order replica."""
+import os
+import signal
+import threading
+import time
+import uuid
+
+from conftest import describe
+
+N = 3
+FAILOVER_TARGET_S = 3.0
+
+
+# ---------------------------------------------------------------- helpers
+
+def status(c):
+    r = c.internal("GET", "/status")
+    assert r.status == 200, describe(r)
+    return r.body
+
+
+def primary_of(c, svc):
+    p = status(c)[svc]["primary"]
+    assert p, "no %s primary: %s" % (svc, status(c)[svc])
+    return p
+
+
+def backup_of(c, svc):
+    return next(i for i in range(N, 0, -1) if i != primary_of(c, svc))
+
+
+def signal_replica(c, svc, i, sig):
+    """Sends sig to every process of replica i (client and peer pool)."""
+    pids = c.pids("%s-%d" % (svc, i)) + c.pids("%s-%d.peer" % (svc, i))
+    assert pids, "no pids for %s-%d" % (svc, i)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def children_of(parents):
+    """Pids whose parent is one of `parents` (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) in parents:
+            out.append(int(d))
+    return out
+
+
+def restart(c):
+    rc, out = c.start_script()
+    assert rc == 0, "start.sh failed:\n%s" % out
+
+
+def wait_converged(c, timeout=20.0):
+    """Polls /status until every replica is up, serving, at one position with
+    one hash, per service. Returns the status."""
+    deadline = time.monotonic() + timeout
+    st = None
+    while time.monotonic() < deadline:
+        st = status(c)
+        ok = True
+        for svc in ("catalog", "order"):
+            reps = st[svc]["replicas"]
+            if not all(r["up"] and r.get("serving") for r in reps) or \
+                    len({r["hash"] for r in reps}) != 1 or len({r["applied"] for r in reps}) != 1:
+                ok = False
+        if ok:
+            return st
+        time.sleep(0.2)
+    raise AssertionError("replicas did not converge in %.0f s: %s" % (timeout, st))
+
+
+def replica_quantity(c, i, book):
+    r = c.internal("GET", "/replica/catalog/%d/books/%d" % (i, book))
+    assert r.status == 200, describe(r)
+    return r.body["quantity"]
+
+
+def set_stock(c, book, target):
+    q = c.book(book)["quantity"]
+    assert q <= target
+    if q < target:
+        r = c.admin("POST", "/bazar/books/%d/restock" % book, {"count": target - q})
+        assert r.status == 200 and r.body["quantity"] == target, describe(r)
+
+
+def buy(c, book, key, path=None, timeout=20):
+    hdr = {"Idempotency-Key": key}
+    if path:
+        return c.internal("POST", path % book, None, hdr, timeout=timeout)
+    return c.pub("POST", "/bazar/purchase/%d" % book, None, hdr, timeout=timeout)
+
+
+class Ledger:
+    """Every purchase key a test used and what the client was told."""
+
+    def __init__(self, book):
+        self.book = book
+        self.lock = threading.Lock()
+        self.results = {}  # key -> list of (status, body)
+
+    def new_key(self, tag="k"):
+        return "%s-%s" % (tag, uuid.uuid4().hex[:16])
+
+    def record(self, key, r):
+        with self.lock:
+            self.results.setdefault(key, []).append((r.status, r.body))
+        return r
+
+    def acked(self):
+        """key -> order of every purchase acknowledged with 200 (all the same)."""
+        out = {}
+        for key, rs in self.results.items():
+            orders = [b for s, b in rs if s == 200]
+            for o in orders:
+                assert o == orders[0], "key %s answered two orders: %s" % (key, orders)
+            if orders:
+                out[key] = orders[0]
+        return out
+
+
+def check_invariants(c, ledger, S):
+    """Settles every key (a retry with the same key finishes what a crash left
+    pending), then checks stock + orders == S everywhere and that no
+    acknowledged order was lost or doubled."""
+    acked_before = ledger.acked()
+    for s, _ in [x for rs in ledger.results.values() for x in rs]:
+        assert s in (200, 409) or s >= 500, "unexpected purchase status %d" % s
+    orders = {}
+    for key in list(ledger.results):
+        for _ in range(10):  # bounded: a retry may land during a failover
+            r = ledger.record(key, buy(c, ledger.book, key))
+            if r.status < 500:
+                break
+            time.sleep(0.3)
+        assert r.status in (200, 409), "settling %s: %s" % (key, describe(r))
+        if r.status == 200:
+            orders[key] = r.body
+    for key, o in acked_before.items():
+        assert orders.get(key) == o, "acknowledged order for %s lost or changed: %s -> %s" % (
+            key, o, orders.get(key))
+    assert len({o["order_id"] for o in orders.values()}) == len(orders), "an order id repeats"
+    st = wait_converged(c)
+    for i in range(1, N + 1):
+        q = replica_quantity(c, i, ledger.book)
+        assert q + len(orders) == S, "catalog-%d: stock %d + %d orders != %d" % (i, q, len(orders), S)
+    for o in list(orders.values())[::5]:
+        for i in range(1, N + 1):
+            r = c.internal("GET", "/replica/order/%d/orders/%d" % (i, o["order_id"]))
+            assert r.status == 200 and r.body == o, "order-%d lacks %s: %s" % (i, o, describe(r))
+    return st, orders
+
+
+def lookup_load(c, count, failures, stop_at):
+    for k in range(count):
+        if time.monotonic() > stop_at:
+            break
+        r = c.pub("GET", "/bazar/info/%d" % (k % 7), timeout=20)
+        if r.status != 200:
+            failures.append(describe(r))
+
+
+def purchase_load(c, ledger, count, stop_at, tag):
+    for _ in range(count):
+        if time.monotonic() > stop_at:
+            break
+        key = ledger.new_key(tag)
+        ledger.record(key, buy(c, ledger.book, key))
+
+
+def run_threads(targets):
+    threads = [threading.Thread(target=f, args=a) for f, a in targets]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def join(threads, timeout=120):
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "load threads did not finish"
+
+
+# ---------------------------------------------------------------- tests
+
+def test_kill_catalog_backup_during_lookups_and_purchases(make_cluster):
+    """kill -9 a catalog backup during 1,000 lookups and 200 purchases: zero
+    failed lookups; every purchase acknowledged once or failed with 5xx."""
+    c = make_cluster(cache="off")
+    book, S = 1, 300
+    set_stock(c, book, S)
+    ledger, failures = Ledger(book), []
+    stop_at = time.monotonic() + 90
+    threads = run_threads([(lookup_load, (c, 250, failures, stop_at)) for _ in range(4)] +
+                          [(purchase_load, (c, ledger, 100, stop_at, "kb%d" % k)) for k in range(2)])
+    time.sleep(0.4)
+    victim = backup_of(c, "catalog")
+    signal_replica(c, "catalog", victim, signal.SIGKILL)
+    join(threads)
+    assert not failures, "%d lookups failed, e.g. %s" % (len(failures), failures[:3])
+    assert len(ledger.results) == 200
+    restart(c)
+    st, _ = check_invariants(c, ledger, S)
+    assert st["catalog"]["replicas"][victim - 1]["up"]
+
+
+def measure_failover(c, svc, ledger):
+    """Kills svc's primary during a stream of purchases; returns the seconds
+    from the kill to the first acknowledged purchase after it."""
+    old = primary_of(c, svc)
+    stop_at = time.monotonic() + 30
+    acks, killed = [], []
+
+    def stream():
+        while time.monotonic() < stop_at:
+            key = ledger.new_key("fo-" + svc)
+            started = time.monotonic()
+            r = ledger.record(key, buy(c, ledger.book, key, timeout=20))
+            if r.status == 200:
+                # only a purchase started after the kill proves writes resumed:
+                # one answered by the primary just before it died does not
+                acks.append((started, time.monotonic()))
+                if killed and started > killed[0]:
+                    return
+
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(0.5)
+    killed.append(time.monotonic())
+    signal_replica(c, svc, old, signal.SIGKILL)
+    t.join(40)
+    assert not t.is_alive()
+    after = [end for started, end in acks if started > killed[0]]
+    assert after, "no purchase succeeded after killing the %s primary" % svc
+    new = primary_of(c, svc)
+    assert new != old, "%s primary did not change" % svc
+    return after[0] - killed[0]
+
+
+def test_kill_primaries_writes_resume_quickly(make_cluster):
+    """kill -9 the catalog primary, then the order primary, during a stream of
+    purchases: writes resume within FAILOVER_TARGET_S; nothing acknowledged is
+    lost."""
+    c = make_cluster()
+    book, S = 3, 200
+    set_stock(c, book, S)
+    ledger = Ledger(book)
+    t_catalog = measure_failover(c, "catalog", ledger)
+    t_order = measure_failover(c, "order", ledger)
+    print("failover: catalog %.2f s, order %.2f s" % (t_catalog, t_order))
+    assert t_catalog < FAILOVER_TARGET_S, "catalog writes resumed after %.2f s" % t_catalog
+    assert t_order < FAILOVER_TARGET_S, "order writes resumed after %.2f s" % t_order
+    restart(c)  # the old primaries come back as backups and catch up
+    st, _ = check_invariants(c, ledger, S)
+    for svc in ("catalog", "order"):
+        assert len({r["epoch"] for r in st[svc]["replicas"]}) == 1
+        assert st[svc]["replicas"][0]["epoch"] >= 2
+
+
+def test_sigstop_replica_is_routed_around_then_catches_up(make_cluster):
+    """SIGSTOP a catalog backup for 10 s under load, then SIGCONT: no lookup
+    fails meanwhile, and it catches up afterwards."""
+    c = make_cluster(cache="off")
+    book, S = 4, 300
+    set_stock(c, book, S)
+    ledger, failures = Ledger(book), []
+    victim = backup_of(c, "catalog")
+    stop_at = time.monotonic() + 10
+    signal_replica(c, "catalog", victim, signal.SIGSTOP)
+    try:
+        threads = run_threads([(lookup_load, (c, 400, failures, stop_at)) for _ in range(2)] +
+                              [(purchase_load, (c, ledger, 60, stop_at, "ss"))])
+        join(threads)
+    finally:
+        signal_replica(c, "catalog", victim, signal.SIGCONT)
+    assert not failures, "%d lookups failed while a replica was stopped: %s" % (
+        len(failures), failures[:3])
+    assert ledger.acked(), "no purchase succeeded while a backup was stopped"
+    check_invariants(c, ledger, S)
+
+
+def test_restarted_replica_replays_exactly_what_it_missed(make_cluster):
+    """A catalog backup is down while 500 writes happen; restarted, it replays
+    exactly those 500 entries from the primary's log and rejoins."""
+    c = make_cluster()
+    victim = backup_of(c, "catalog")
+    before = wait_converged(c)["catalog"]["replicas"][victim - 1]["applied"]
+    signal_replica(c, "catalog", victim, signal.SIGKILL)
+    for _ in range(500):
+        r = c.admin("POST", "/bazar/books/5/restock", {"count": 1})
+        assert r.status == 200, describe(r)
+    restart(c)
+    st = wait_converged(c)
+    rep = st["catalog"]["replicas"][victim - 1]
+    assert rep["applied"] == before + 500
+    assert rep["replayed"] == 500, "replica reports %s replayed entries" % rep["replayed"]
+    assert rep["snapshots"] == 0
+
+
+def test_restarted_replica_installs_snapshot_when_log_is_trimmed(make_cluster):
+    """With a log retention shorter than the gap, the returning replica installs
+    a snapshot instead, then follows the log again."""
+    c = make_cluster(conf_extra={"log_retention": 50})
+    victim = backup_of(c, "catalog")
+    signal_replica(c, "catalog", victim, signal.SIGKILL)
+    for _ in range(200):
+        r = c.admin("POST", "/bazar/books/6/restock", {"count": 1})
+        assert r.status == 200, describe(r)
+    time.sleep(1.5)  # the primary trims its log every second
+    restart(c)
+    st = wait_converged(c)
+    assert st["catalog"]["replicas"][victim - 1]["snapshots"] >= 1
+    r = c.admin("POST", "/bazar/books/6/restock", {"count": 1})  # and the log flows again
+    assert r.status == 200
+    st = wait_converged(c)
+    assert replica_quantity(c, victim, 6) == r.body["quantity"]
+
+
+def test_idempotent_retry_across_replicas_and_crash(make_cluster):
+    """The same Idempotency-Key at different replicas gives one order and takes
+    one copy, also when the order primary is killed after taking the copy and
+    before recording the order."""
+    c = make_cluster(conf_extra={"test_close_delay_ms": 1500})
+    book, S = 2, 50
+    set_stock(c, book, S)
+    ledger = Ledger(book)
+    key = ledger.new_key("same")
+    first = ledger.record(key, buy(c, book, key, "/replica/order/2/purchase/%d"))
+    assert first.status == 200, describe(first)
+    for path in ("/replica/order/3/purchase/%d", "/order/purchase/%d", None):
+        r = ledger.record(key, buy(c, book, key, path))
+        assert r.status == 200 and r.body == first.body, describe(r)
+    assert c.book(book)["quantity"] == S - 1
+
+    # The crash window: the copy is taken, the order not yet recorded.
+    crash_key = ledger.new_key("crash")
+    primary = primary_of(c, "order")
+    res = {}
+    t = threading.Thread(target=lambda: res.update(r=ledger.record(
+        crash_key, buy(c, book, crash_key, "/replica/order/%d/purchase/%%d" % primary))))
+    t.start()
+    time.sleep(0.8)  # inside the 1.5 s window
+    assert c.book(book)["quantity"] == S - 2, "the copy should be taken by now"
+    signal_replica(c, "order", primary, signal.SIGKILL)
+    t.join(30)
+    assert res["r"].status >= 500, "the killed request must fail: %s" % describe(res["r"])
+    other = next(i for i in range(1, N + 1) if i != primary)
+    r = None
+    for _ in range(40):  # bounded: until the order service has a new primary
+        r = ledger.record(crash_key, buy(c, book, crash_key, "/replica/order/%d/purchase/%%d" % other))
+        if r.status == 200:
+            break
+        time.sleep(0.25)
+    assert r.status == 200, describe(r)
+    assert c.book(book)["quantity"] == S - 2, "the retry took a second copy"
+    restart(c)
+    check_invariants(c, ledger, S)
+
+
+def test_redis_killed_mid_load_then_restarted(make_cluster):
+    c = make_cluster()
+    book, S = 0, 300
+    set_stock(c, book, S)
+    ledger, failures = Ledger(book), []
+    stop_at = time.monotonic() + 30
+    threads = run_threads([(lookup_load, (c, 300, failures, stop_at)) for _ in range(2)] +
+                          [(purchase_load, (c, ledger, 60, stop_at, "rd"))])
+    time.sleep(0.3)
+    os.kill(c.redis_pid(), signal.SIGKILL)
+    join(threads)
+    assert not failures, failures[:3]
+    assert all(s < 500 for rs in ledger.results.values() for s, _ in rs), "a purchase got a 5xx"
+    restart(c)
+    # no stale read after: every lookup agrees with the catalog's replicas
+    for _ in range(3):
+        for b in range(7):
+            got = c.book(b)
+            truth = c.internal("GET", "/replica/catalog/1/books/%d" % b).body
+            assert got["version"] >= truth["version"] and got["quantity"] == truth["quantity"]
+    check_invariants(c, ledger, S)
+
+
+def test_everything_killed_and_restarted_keeps_state(make_cluster):
+    c = make_cluster()
+    ledger = Ledger(1)
+    for _ in range(20):
+        key = ledger.new_key("all")
+        ledger.record(key, buy(c, 1, key))
+    c.admin("PUT", "/bazar/books/2/price", {"price": 51.25})
+    before = wait_converged(c)
+    books_before = c.books()
+    victims = [pid for pids in c.pid_files().values() for pid in pids]
+    victims += children_of(c.pids("nginx"))  # nginx workers hold the listening sockets
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.5)
+    restart(c)
+    after = wait_converged(c)
+    for svc in ("catalog", "order"):
+        assert [r["hash"] for r in after[svc]["replicas"]] == \
+            [r["hash"] for r in before[svc]["replicas"]], svc
+    assert c.books() == books_before
+    for o in ledger.acked().values():
+        assert c.pub("GET", "/bazar/orders/%d" % o["order_id"]).body == o
+
+
+# The Pygmy lab report's five fault experiments, named as such.
+
+def test_pygmy_1_catalog_replica_down_requests_rerouted(make_cluster):
+    c = make_cluster(cache="off")
+    signal_replica(c, "catalog", backup_of(c, "catalog"), signal.SIGKILL)
+    for k in range(60):
+        assert c.pub("GET", "/bazar/info/%d" % (k % 7)).status == 200
+        assert c.pub("GET", "/bazar/search/new").status == 200
+
+
+def test_pygmy_2_order_replica_down_requests_rerouted(make_cluster):
+    c = make_cluster()
+    signal_replica(c, "order", backup_of(c, "order"), signal.SIGKILL)
+    for k in range(20):
+        r = c.pub("POST", "/bazar/purchase/5")
+        assert r.status == 200, describe(r)
+        assert c.pub("GET", "/bazar/orders/%d" % r.body["order_id"]).status == 200
+
+
+def pygmy_resync(c, svc):
+    victim = backup_of(c, svc)
+    signal_replica(c, svc, victim, signal.SIGKILL)
+    for _ in range(30):
+        assert c.pub("POST", "/bazar/purchase/6").status == 200
+    restart(c)
+    st = wait_converged(c)
+    assert st[svc]["replicas"][victim - 1]["replayed"] > 0
+
+
+def test_pygmy_3_recovered_catalog_replica_resyncs(make_cluster):
+    pygmy_resync(make_cluster(), "catalog")
+
+
+def test_pygmy_4_recovered_order_replica_resyncs(make_cluster):
+    pygmy_resync(make_cluster(), "order")
+
+
+def test_pygmy_5_periodic_health_checking(make_cluster):
+    """Heartbeats are the periodic check: a dead replica shows as down in
+    /status, its route's /health fails, and when it returns it is healthy
+    again without any manual step but `make start`."""
+    c = make_cluster()
+    victim = backup_of(c, "order")
+    signal_replica(c, "order", victim, signal.SIGKILL)
+    rep = status(c)["order"]["replicas"][victim - 1]
+    assert rep["up"] is False
+    assert c.internal("GET", "/replica/order/%d/health" % victim).status >= 500
+    restart(c)
+    wait_converged(c)
+    assert c.internal("GET", "/replica/order/%d/health" % victim).status == 200
