@@ -23,8 +23,9 @@ FCGI_SRC     := $(wildcard fcgi/*.c)
 CATALOG_SRC  := $(wildcard catalog/*.c)
 ORDER_SRC    := $(wildcard order/*.c)
 FRONTEND_SRC := $(wildcard frontend/*.c)
-CLI_SRC      := $(wildcard cli/*.c)
+CLI_SRC      := $(wildcard frontend/cli/*.c)
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 # Each service's schema.sql is compiled in as a string: <service>_schema_sql.
@@ -32,10 +33,14 @@ sqlobj = $(B)/gen/$(1)/schema_sql.o
 
 PROGRAMS := $(BIN)/catalog $(BIN)/order $(BIN)/frontend
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzzers/%,$(FUZZ_SRC))
+FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
 
 .PRECIOUS: $(B)/gen/%_sql.c
-.PHONY: all deps run start stop status reload test unit unit-asan test-asan blackbox clean
-all: $(PROGRAMS)
+.PHONY: all deps run start stop status reload test unit unit-asan test-asan blackbox clean \
+        fuzz fuzz-smoke fuzz-programs fuzzers asan-programs valgrind
+all: $(PROGRAMS) $(BIN)/bazar
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,10 +66,34 @@ $(BIN)/order: $(call obj,$(ORDER_SRC)) $(call sqlobj,order) $(B)/libbazar.a
 $(BIN)/frontend: $(call obj,$(FRONTEND_SRC)) $(B)/libbazar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The command-line client (frontend/cli/): libcurl + json-c only.
+$(BIN)/bazar: $(call obj,$(CLI_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -ljson-c -lcurl -lm
 
 $(B)/tests/%: tests/unit/%.c $(B)/libbazar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build/fuzz/fuzzers/.
+# They link only the pure parsing modules they exercise.
+FUZZ_OBJ := $(call obj,fcgi/fcgi_app.c fcgi/fcgi_router.c fcgi/fcgi_config.c fcgi/fcgi_log.c \
+                       fcgi/fcgi_text.c fcgi/fcgi_metrics.c fcgi/repl_msg.c)
+$(B)/fuzzers/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+fuzzers: $(FUZZ_BINS)
+
+fuzz-programs:
+	@bash deploy/deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory FLAVOUR=fuzz CC=clang OPT=-O1 EXTRA='$(FUZZ_SAN)' fuzzers
+
+# Every fuzz target for 60 s (fuzz) or 10 s (fuzz-smoke, part of `make test`).
+fuzz: fuzz-programs
+	@FUZZ_SECONDS=60 bash tests/fuzz/run.sh
+fuzz-smoke: fuzz-programs
+	@FUZZ_SECONDS=10 bash tests/fuzz/run.sh
 
 deps:
 	@bash deploy/deps.sh
@@ -92,14 +121,47 @@ unit-asan:
 asan-programs:
 	@$(MAKE) --no-print-directory FLAVOUR=asan OPT=-O1 EXTRA='$(SAN)' BIN=bin-asan all
 
+# The black-box suite against bin-asan/ (every service with ASan + UBSan). spawn-fcgi
+# children have stderr on /dev/null, so the sanitizers write to log_path files under
+# build/asan-logs/, which must stay empty. ASAN_TESTS picks the test files (default:
+# a representative subset; ASAN_TESTS=. runs the whole suite, about 2.5 min).
+ASAN_TESTS ?= test_hostile.py test_api.py test_replication.py test_metrics.py test_logs.py
+ASAN_LOGS  := $(CURDIR)/build/asan-logs
+test-asan: asan-programs
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS) && chmod 1777 $(ASAN_LOGS)
+	@cd tests/blackbox && BAZAR_TEST_BIN=bin-asan \
+	    ASAN_OPTIONS=log_path=$(ASAN_LOGS)/asan:detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=log_path=$(ASAN_LOGS)/ubsan:print_stacktrace=1 \
+	    /usr/bin/python3 -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
+	@if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then echo "sanitizer reports in $(ASAN_LOGS):"; \
+	    head -50 $(ASAN_LOGS)/*; exit 1; fi; echo "test-asan: no sanitizer reports"
+
+# Valgrind memcheck of bin/catalog under a short load (about 20 s).
+valgrind: all
+	@bash tests/valgrind/run.sh
+
 blackbox: all
 	@cd tests/blackbox && /usr/bin/python3 -m pytest -q -p no:cacheprovider
+
+# Benchmarks (tests/bench/): own clusters and ceilings on random loopback ports; report,
+# CSVs and plots in var/bench/ (bench, ~10 min) or var/bench-smoke/ (bench-smoke, < 60 s,
+# no plots unless gnuplot is already installed; part of `make test`).
+.PHONY: bench bench-smoke
+bench: all
+	@bash deploy/deps.sh gnuplot-nox wrk
+	@bash tests/bench/bench.sh
+bench-smoke: all
+	@bash tests/bench/bench.sh --smoke
 
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory blackbox
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory valgrind
+	@$(MAKE) --no-print-directory bench-smoke
 
 clean:
 	rm -rf build bin bin-asan

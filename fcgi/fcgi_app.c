@@ -1,6 +1,7 @@
 /* fcgi_app.c - the FastCGI accept loop, request accessors and JSON responses. */
 #include "fcgi_app.h"
 #include "fcgi_log.h"
+#include "fcgi_metrics.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -501,6 +502,7 @@ static void serve_one(fcgi_request *req, const fcgi_route *routes, size_t nroute
     double t0 = fcgi_now_ms();
     struct fcgi_request_impl *im = req->impl;
     int setup = request_setup(req);
+    long route_index = -1; /* for the metrics: -1 when no route matched */
     fcgi_log_set_request_id(req->request_id);
 
     if (setup != 0) {
@@ -511,6 +513,7 @@ static void serve_one(fcgi_request *req, const fcgi_route *routes, size_t nroute
         switch (fcgi_route_match(routes, nroutes, req->method, req->path, req->path_len, &route,
                                  &req->caps, allow, sizeof allow)) {
         case FCGI_ROUTE_OK:
+            route_index = (long)(route - routes);
             route->handler(req);
             if (im->sent == 0) {
                 LOG_ERROR("handler for %s %s sent no response", route->method, route->pattern);
@@ -529,8 +532,9 @@ static void serve_one(fcgi_request *req, const fcgi_route *routes, size_t nroute
             break;
         }
     }
-    LOG_INFO("%s %s -> %d in %.2fms", req->method, req->path_len ? req->path : "/", im->sent,
-             fcgi_now_ms() - t0);
+    double ms = fcgi_now_ms() - t0;
+    LOG_INFO("%s %s -> %d in %.2fms", req->method, req->path_len ? req->path : "/", im->sent, ms);
+    fcgi_metrics_request(route_index, im->sent, ms);
     request_reset(req);
     fcgi_log_set_request_id(NULL);
 }
@@ -553,6 +557,9 @@ int fcgi_app_run(const fcgi_app_opts *opts, const fcgi_route *routes, size_t nro
         LOG_ERROR("FCGX_InitRequest failed");
         return -1;
     }
+    if (opts != NULL && opts->metrics_dir != NULL && opts->metrics_name != NULL)
+        fcgi_metrics_open(opts->metrics_dir, opts->metrics_name,
+                          opts->program != NULL ? opts->program : "bazar", routes, nroutes);
     LOG_INFO("%s: serving FastCGI on fd 0 (%zu routes)",
              opts != NULL && opts->program != NULL ? opts->program : "bazar", nroutes);
 

@@ -69,6 +69,9 @@ typedef struct fcgi_app_opts {
     long body_limit;      /* bytes */
     const char *timing;   /* when set, every response carries
                            * "Server-Timing: <timing>;dur=<ms in this program>" */
+    const char *metrics_dir;  /* when set, requests are counted in a file there
+                               * (fcgi_metrics.h) named after metrics_name */
+    const char *metrics_name; /* "catalog-1", "frontend" */
 } fcgi_app_opts;
 
 /* Accepts requests on FastCGI fd 0 (spawn-fcgi) until SIGTERM/SIGINT, routes

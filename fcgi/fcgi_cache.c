@@ -241,6 +241,40 @@ void fcgi_cache_get_stats(const fcgi_cache *c, fcgi_cache_stats *out)
     *out = c->stats;
 }
 
+/* The unsigned value of "name:<digits>" at the start of a line of an INFO
+ * reply (len bytes at s), or -1 when absent. */
+static int info_field(const char *s, size_t len, const char *name, unsigned long long *out)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i + nlen < len; i++) {
+        if ((i == 0 || s[i - 1] == '\n') && memcmp(s + i, name, nlen) == 0 && s[i + nlen] == ':') {
+            unsigned long long v = 0;
+            size_t j = i + nlen + 1, digits = 0;
+            for (; j < len && s[j] >= '0' && s[j] <= '9' && digits < 19; j++, digits++)
+                v = v * 10 + (unsigned long long)(s[j] - '0');
+            if (digits == 0)
+                return -1;
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int fcgi_cache_server_stats(fcgi_cache *c, unsigned long long *hits, unsigned long long *misses)
+{
+    redisReply *r = command(c, "INFO stats");
+    if (!r)
+        return -1;
+    int rc = -1;
+    if (r->type == REDIS_REPLY_STRING && r->str &&
+        info_field(r->str, r->len, "keyspace_hits", hits) == 0 &&
+        info_field(r->str, r->len, "keyspace_misses", misses) == 0)
+        rc = 0;
+    freeReplyObject(r);
+    return rc;
+}
+
 void fcgi_cache_book_key(long long id, char *out, size_t outlen)
 {
     snprintf(out, outlen, "bazar:book:%lld", id);

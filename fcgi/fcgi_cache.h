@@ -48,4 +48,9 @@ typedef struct fcgi_cache_stats {
 } fcgi_cache_stats;
 void fcgi_cache_get_stats(const fcgi_cache *c, fcgi_cache_stats *out);
 
+/* Redis's own counters (INFO stats: keyspace_hits, keyspace_misses), shared
+ * by every front-end process. Returns 0 with both set, or -1 when Redis is
+ * unreachable or the reply lacks them. */
+int fcgi_cache_server_stats(fcgi_cache *c, unsigned long long *hits, unsigned long long *misses);
+
 #endif

@@ -84,8 +84,15 @@ int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *
 int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *ctx)
 {
     /* The front end names its own tier in Server-Timing on every answer. */
+    char mdir[FCGI_CONFIG_STR + 32], mname[64];
+    snprintf(mdir, sizeof mdir, "%s/run/metrics", s->cfg.var_dir);
+    if (s->replica)
+        snprintf(mname, sizeof mname, "%s-%d", s->program, s->replica);
+    else
+        snprintf(mname, sizeof mname, "%s", s->program);
     fcgi_app_opts opts = {.program = s->program, .body_limit = s->cfg.body_limit,
-                          .timing = s->replica ? NULL : s->program};
+                          .timing = s->replica ? NULL : s->program, .metrics_dir = mdir,
+                          .metrics_name = mname};
     LOG_INFO("%s%s%.0d started (pid %d)", s->program, s->replica ? " replica " : "", s->replica,
              (int)getpid());
     return fcgi_app_run(&opts, routes, n, ctx);

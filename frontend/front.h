@@ -39,4 +39,7 @@ int front_auth_check(fcgi_request *req);
 /* GET /status on the internal listener: every replica's state. */
 int front_status(fcgi_request *req);
 
+/* GET /metrics on the internal listener: Prometheus text (front_metrics.c). */
+int front_metrics(fcgi_request *req);
+
 #endif
