@@ -1,0 +1,128 @@
+"""The storefront: nginx serves frontend/www at / with security headers, and a
+real browser (tests/browser/run.js: playwright-core driving /usr/bin/chromium
+headless) buys, restocks, reprices and watches the cluster.
+
+Screenshots go to var/test-artifacts/browser/. A missing chromium or node fails
+the browser tests; set BAZAR_SKIP_BROWSER=1 to skip them (the header tests
+still run)."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, describe, expect_error, pid_alive
+
+BROWSER_DIR = os.path.join(REPO, "tests", "browser")
+ARTIFACTS = os.path.join(REPO, "var", "test-artifacts", "browser")
+CHROMIUM = "/usr/bin/chromium"
+SKIP_BROWSER = os.environ.get("BAZAR_SKIP_BROWSER") == "1"
+
+PAGE_FILES = {
+    "/": "text/html",
+    "/index.html": "text/html",
+    "/app.js": "application/javascript",
+    "/style.css": "text/css",
+    "/favicon.svg": "image/svg+xml",
+}
+
+
+# ---------------------------------------------------------------- static files (no browser)
+
+
+@pytest.mark.parametrize("path,ctype", sorted(PAGE_FILES.items()))
+def test_page_files_with_security_headers(cluster, path, ctype):
+    r = cluster.pub("GET", path)
+    assert r.status == 200, describe(r)
+    assert r.content_type == ctype, r.headers
+    csp = r.headers.get("content-security-policy", "")
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, csp
+    assert r.headers.get("x-content-type-options") == "nosniff", r.headers
+    assert r.headers.get("referrer-policy") == "no-referrer", r.headers
+    name = "index.html" if path == "/" else path[1:]
+    with open(os.path.join(REPO, "frontend", "www", name), "rb") as f:
+        assert r.raw == f.read()
+
+
+def test_page_has_no_inline_script_or_style(cluster):
+    html = cluster.pub("GET", "/").raw.decode()
+    assert re.findall(r"<script\b[^>]*>", html) == ['<script src="app.js" defer>'], html
+    assert not re.search(r"\son[a-z]+\s*=", html, re.I), "inline event handler"
+    assert "<style" not in html and "style=" not in html and "javascript:" not in html
+
+
+@pytest.mark.parametrize("path", ["/nope", "/index.htm", "/www/app.js", "/app.js/", "/.git/config",
+                                  "/favicon.ico", "/admin.token", "/frontend/www/app.js", "/README.md"])
+def test_everything_else_is_a_json_404(cluster, path):
+    expect_error(cluster.pub("GET", path), 404, path)
+
+
+def test_page_not_on_the_internal_listener(cluster):
+    expect_error(cluster.internal("GET", "/"), 404)
+    expect_error(cluster.internal("GET", "/app.js"), 404)
+
+
+# ---------------------------------------------------------------- browser
+
+
+def _browser_ready():
+    if SKIP_BROWSER:
+        pytest.skip("BAZAR_SKIP_BROWSER=1")
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node:
+        pytest.fail("node is missing: run `make deps` (Debian packages nodejs npm)", pytrace=False)
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail("%s is missing: run `make deps` (Debian package chromium)" % CHROMIUM, pytrace=False)
+    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
+        npm = shutil.which("npm")
+        if not npm:
+            pytest.fail("npm is missing: run `make deps`", pytrace=False)
+        p = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR,
+                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        if p.returncode != 0:
+            pytest.fail("npm ci in tests/browser failed:\n%s\n%s" % (p.stdout[-2000:], p.stderr[-2000:]),
+                        pytrace=False)
+    return node
+
+
+def _run(node, cluster, mode):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    url = "http://127.0.0.1:%d" % cluster.public_port
+    p = subprocess.run([node, os.path.join(BROWSER_DIR, "run.js"), url, cluster.token, ARTIFACTS, mode],
+                       cwd=BROWSER_DIR, capture_output=True, text=True, timeout=200,
+                       stdin=subprocess.DEVNULL)
+    out = p.stdout + p.stderr
+    print(out)
+    assert p.returncode == 0, "browser run (%s) failed (exit %d):\n%s" % (mode, p.returncode, out[-6000:])
+    assert "not ok" not in p.stdout and " passed, 0 failed" in p.stdout, out[-6000:]
+
+
+def test_storefront_in_chromium(cluster):
+    """Search, details, buy (stock goes down), out of stock, admin add/restock/price,
+    a <script> title shown as text, the cluster panel, phone width, no console errors."""
+    _run(_browser_ready(), cluster, "store")
+
+
+def test_storefront_when_orders_are_down(cluster):
+    """Last in this module: stops every order replica, then the page must show the
+    503 message and the cluster panel the order replicas down."""
+    node = _browser_ready()
+    pids = [p for n in range(1, cluster.order_replicas + 1)
+            for name in ("order-%d" % n, "order-%d.peer" % n) for p in cluster.pids(name)]
+    assert pids
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(pid_alive(p) for p in pids), "order replicas did not stop"
+    r = cluster.pub("POST", "/bazar/purchase/1")
+    expect_error(r, 503, "purchase with every order replica down")
+    _run(node, cluster, "unavailable")
