@@ -144,7 +144,7 @@ blackbox: all
 	@cd tests/blackbox && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 # Benchmarks (tests/bench/): own clusters and ceilings on random loopback ports; report,
-# CSVs and plots in var/bench/ (bench, ~10 min) or var/bench-smoke/ (bench-smoke, < 60 s,
+# CSVs and plots in var/bench/ (bench, ~7 min) or var/bench-smoke/ (bench-smoke, < 60 s,
 # no plots unless gnuplot is already installed; part of `make test`).
 .PHONY: bench bench-smoke
 bench: all

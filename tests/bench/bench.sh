@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# tests/bench/bench.sh - `make bench` (full) and `make bench-smoke` (--smoke, < 60 s): starts its
+# own clusters and ceilings on random loopback ports, measures, writes report + CSVs + plots.
+#
+# Output: $BENCH_OUT (default var/bench, var/bench-smoke for --smoke): report.md, *.csv,
+# *.png (when gnuplot is installed), logs/. Cluster state lives in a temporary BAZAR_VAR per
+# cluster under /tmp (kept with BENCH_KEEP=1). Everything started here is stopped by pid file
+# on exit, failure and Ctrl-C included. Every load is bounded in count and time.
+#
+# Knobs (environment): BENCH_DUR (seconds per wrk run), BENCH_REQUESTS (per client, reads),
+# BENCH_BUY_REQUESTS (per client, buys), BENCH_ROUNDS (hit-vs-miss), BENCH_MIXED_REQUESTS and
+# BENCH_MIXED_SECONDS (memory run: request goal, time cap per part), BENCH_SCALE_BOOKS.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO="$(cd "$HERE/../.." && pwd -P)"
+PY=/usr/bin/python3
+MODE=full
+if [[ "${1:-}" == --smoke ]]; then MODE=smoke; fi
+
+if [[ $MODE == smoke ]]; then
+    OUT="${BENCH_OUT:-$REPO/var/bench-smoke}"
+    DUR="${BENCH_DUR:-1}"
+    REQS="${BENCH_REQUESTS:-100}"
+    BUY_REQS="${BENCH_BUY_REQUESTS:-20}"
+    ROUNDS="${BENCH_ROUNDS:-30}"
+    CLIENTS=(1 5)
+    CONNS=(16)
+else
+    OUT="${BENCH_OUT:-$REPO/var/bench}"
+    DUR="${BENCH_DUR:-5}"
+    REQS="${BENCH_REQUESTS:-1000}"
+    BUY_REQS="${BENCH_BUY_REQUESTS:-200}"
+    ROUNDS="${BENCH_ROUNDS:-1000}"
+    CLIENTS=(1 5 10)
+    CONNS=(1 16 64)
+fi
+MIXED_REQS="${BENCH_MIXED_REQUESTS:-1000000}"
+MIXED_SECS="${BENCH_MIXED_SECONDS:-200}"
+SCALE_BOOKS="${BENCH_SCALE_BOOKS:-100000}"
+
+say() { printf 'bench: %s\n' "$*"; }
+die() {
+    printf 'bench: error: %s\n' "$*" >&2
+    exit 1
+}
+
+for tool in wrk nginx spawn-fcgi redis-server curl cc; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (make bench installs it: deploy/deps.sh)"
+done
+for prog in catalog order frontend; do
+    [[ -x "$REPO/bin/$prog" ]] || die "bin/$prog is missing: run make first"
+done
+
+rm -rf "$OUT"
+mkdir -p "$OUT/logs"
+STATE="$(mktemp -d /tmp/bazar-bench.XXXXXX)"
+chmod 755 "$STATE"
+T_START=$SECONDS
+
+# --- cleanup: every cluster and the ceiling, by pid file, whatever happens --------------------
+CLUSTERS=() # BAZAR_VAR of every cluster started
+CEIL="$STATE/ceiling"
+stop_pidfile() { # FILE: TERM the pids listed in FILE, then KILL what is left after 5 s
+    local f="$1" p i alive pids=()
+    [[ -s "$f" ]] || return 0
+    for p in $(tr -s '[:space:]' ' ' <"$f"); do
+        if [[ "$p" =~ ^[0-9]+$ ]] && ((p > 1)); then pids+=("$p"); fi
+    done
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for ((i = 0; i < 50; i++)); do
+        alive=()
+        for p in "${pids[@]}"; do
+            if kill -0 "$p" 2>/dev/null; then alive+=("$p"); fi
+        done
+        ((${#alive[@]})) || break
+        sleep 0.1
+    done
+    for p in "${alive[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    rm -f "$f"
+}
+cleanup() {
+    local rc=$? v
+    trap - EXIT INT TERM
+    for v in "${CLUSTERS[@]}"; do
+        BAZAR_VAR="$v" bash "$REPO/deploy/stop.sh" >>"$OUT/logs/stop.log" 2>&1 || true
+    done
+    stop_pidfile "$CEIL/nginx.pid"
+    stop_pidfile "$CEIL/spawn.pid"
+    stop_pidfile "$CEIL/redis.pid"
+    if ((rc != 0)) || [[ -n "${BENCH_KEEP:-}" ]]; then
+        say "state kept in $STATE"
+    else
+        rm -rf "$STATE"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- ports -------------------------------------------------------------------------------------
+USED_PORTS=" "
+port_free() { # nothing listens on it and it can be bound right now
+    "$PY" -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)' "$1"
+}
+pick_port() { # prints a free port in 30000-39999 not handed out before
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        p=$((30000 + RANDOM % 10000))
+        if [[ "$USED_PORTS" != *" $p "* ]] && port_free "$p"; then
+            USED_PORTS+="$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# --- meta ----------------------------------------------------------------------------------------
+{
+    echo "mode=$MODE"
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "cpus=$(nproc)"
+    echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "kernel=$(uname -r)"
+    echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+    echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+    echo "redis=$(redis-server -v | sed 's/.*v=\([^ ]*\).*/\1/')"
+    echo "sqlite=$(sqlite3 --version 2>/dev/null | awk '{print $1}')"
+    echo "dur=$DUR"
+    echo "requests=$REQS"
+    echo "buy_requests=$BUY_REQS"
+    echo "rounds=$ROUNDS"
+    echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/meta.env"
+
+# --- clusters ------------------------------------------------------------------------------------
+# cluster_start NAME CACHE CATALOG_REPLICAS ORDER_REPLICAS [CONF_EXTRA]: sets PUB, INT, VARD, TOKEN
+cluster_start() {
+    local name="$1" cache="$2" nc="$3" no="$4" extra="${5:-}" t0 t1 try
+    VARD="$STATE/$name"
+    mkdir -p "$VARD"
+    CLUSTERS+=("$VARD")
+    t0=$(date +%s.%N)
+    for try in 1 2 3; do
+        PUB="$(pick_port)"
+        INT="$(pick_port)"
+        if BAZAR_VAR="$VARD" BAZAR_PUBLIC_PORT="$PUB" BAZAR_INTERNAL_PORT="$INT" BAZAR_CACHE="$cache" \
+            BAZAR_CATALOG_REPLICAS="$nc" BAZAR_ORDER_REPLICAS="$no" BAZAR_CONF_EXTRA="$extra" \
+            bash "$REPO/deploy/start.sh" >"$OUT/logs/start-$name.log" 2>&1; then
+            break
+        fi
+        # A port taken between the check and nginx's bind (others' clusters, ephemeral
+        # ports of client connections): stop what started and try other ports.
+        BAZAR_VAR="$VARD" bash "$REPO/deploy/stop.sh" >>"$OUT/logs/stop.log" 2>&1 || true
+        if ((try == 3)) || ! grep -q 'Address already in use' "$OUT/logs/start-$name.log"; then
+            cat "$OUT/logs/start-$name.log" >&2
+            die "cluster $name did not start"
+        fi
+        say "cluster $name: port $PUB or $INT was taken meanwhile; retrying on other ports"
+    done
+    t1=$(date +%s.%N)
+    TOKEN="$VARD/admin.token"
+    echo "$name,$cache,$nc+$no,$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')" >>"$OUT/starts.csv"
+    say "cluster $name up (cache $cache, $nc+$no replicas, public :$PUB, internal :$INT)"
+}
+cluster_stop() {
+    BAZAR_VAR="$VARD" bash "$REPO/deploy/stop.sh" >>"$OUT/logs/stop.log" 2>&1 || true
+}
+echo "name,cache,replicas,start_s" >"$OUT/starts.csv"
+
+# wait_converged: until /status says both services' replicas agree (after a write burst).
+wait_converged() {
+    local i s
+    for ((i = 0; i < 50; i++)); do
+        s="$(curl -s --max-time 2 "http://127.0.0.1:$INT/status" || true)"
+        if [[ "$(grep -o '"hashes_agree":true' <<<"$s" | wc -l)" -ge 2 ]]; then return 0; fi
+        sleep 0.2
+    done
+    say "warning: replicas did not report agreeing hashes within 10 s"
+}
+
+client() { "$PY" "$HERE/client.py" "$@"; }
+restock() { client restock --port "$PUB" --token-file "$TOKEN" --quantity 2000000; }
+
+# --- wrk -------------------------------------------------------------------------------------------
+echo "setup,op,conns,rps,p50_ms,p99_ms,mean_ms,requests,non2xx,sock_errors" >"$OUT/throughput.csv"
+# wrk_run SETUP OP CONNS URL [SCRIPT]: one bounded wrk run, one CSV row.
+wrk_run() {
+    local setup="$1" op="$2" conns="$3" url="$4" script="${5:-$HERE/wrk_report.lua}" threads=2 out line
+    ((conns >= 2)) || threads=1
+    out="$(timeout $((DUR + 30)) wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s -s "$script" "$url" 2>&1)" ||
+        die "wrk $op failed: $out"
+    echo "== $setup $op c=$conns $url" >>"$OUT/logs/wrk.log"
+    echo "$out" >>"$OUT/logs/wrk.log"
+    line="$(grep '^WRKCSV' <<<"$out")" || die "wrk $op: no summary line: $out"
+    read -r _ req _ rps p50 p99 mean non2xx sockerr <<<"$line"
+    echo "$setup,$op,$conns,$rps,$p50,$p99,$mean,$req,$non2xx,$sockerr" >>"$OUT/throughput.csv"
+    printf 'bench: wrk %-5s %-22s c=%-3s %9s req/s  p50 %7s ms  p99 %8s ms  non-2xx %s\n' \
+        "$setup" "$op" "$conns" "$rps" "$p50" "$p99" "$non2xx"
+}
+
+# --- memory ------------------------------------------------------------------------------------------
+echo "phase,process,pid,rss_kb" >"$OUT/memory.csv"
+# rss_snapshot PHASE: the RSS of every process in the cluster's pid files (+ nginx workers).
+rss_snapshot() {
+    local phase="$1" f name p w
+    for f in "$VARD"/run/*.pid; do
+        name="$(basename "$f" .pid)"
+        for p in $(tr -s '[:space:]' ' ' <"$f"); do
+            [[ -r /proc/$p/status ]] || continue
+            echo "$phase,$name,$p,$(awk '/^VmRSS/{print $2}' "/proc/$p/status")" >>"$OUT/memory.csv"
+            if [[ "$name" == nginx ]]; then
+                for w in $(tr -s " " "\n" 2>/dev/null <"/proc/$p/task/$p/children"); do
+                    echo "$phase,nginx-worker,$w,$(awk '/^VmRSS/{print $2}' "/proc/$w/status")" >>"$OUT/memory.csv"
+                done
+            fi
+        done
+    done
+}
+
+# --- ceilings (a) nginx return 200, (b) libfcgi + one Redis GET ---------------------------------------
+ceiling_start() {
+    mkdir -p "$CEIL/tmp"
+    chmod 755 "$CEIL"
+    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+        -o "$CEIL/ceiling_fcgi" "$HERE/ceiling_fcgi.c" -lfcgi -lhiredis ||
+        die "cannot build tests/bench/ceiling_fcgi.c"
+    redis-server --port 0 --unixsocket "$CEIL/redis.sock" --unixsocketperm 700 --daemonize yes \
+        --pidfile "$CEIL/redis.pid" --logfile "$CEIL/redis.log" --dir "$CEIL" --save "" \
+        --appendonly no >"$OUT/logs/ceiling-redis.log" 2>&1 || die "ceiling redis did not start"
+    local i
+    for ((i = 0; i < 50; i++)); do [[ -S "$CEIL/redis.sock" && -s "$CEIL/redis.pid" ]] && break; sleep 0.1; done
+    redis-cli -s "$CEIL/redis.sock" SET bazar:ceiling \
+        '{"id":2,"title":"Xen and the Art of Surviving Undergraduate School.","topic":"undergraduate school","price":50.00,"quantity":8,"version":0}' >/dev/null ||
+        die "ceiling redis does not answer"
+    local -a own=(-M 0600) user="# not root"
+    if [[ "$(id -u)" -eq 0 ]]; then
+        local grp=nobody
+        getent group nogroup >/dev/null 2>&1 && grp=nogroup
+        own=(-U nobody -G "$grp" -M 0660)
+        user="user nobody $grp;"
+        for d in client_body proxy fastcgi uwsgi scgi; do mkdir -p "$CEIL/tmp/$d"; done
+        chown -R "nobody:$grp" "$CEIL/tmp"
+    fi
+    # The FastCGI program runs as root here (like spawn-fcgi without -u); only the socket is
+    # handed to the nginx worker user, as deploy/start.sh does.
+    spawn-fcgi -s "$CEIL/ceiling.sock" -F 2 -P "$CEIL/spawn.pid" "${own[@]}" -- \
+        "$CEIL/ceiling_fcgi" "$CEIL/redis.sock" >"$OUT/logs/ceiling-spawn.log" 2>&1 ||
+        die "spawn-fcgi ceiling_fcgi failed: $(cat "$OUT/logs/ceiling-spawn.log")"
+    sed -n 's/.*PID: \([0-9][0-9]*\).*/\1/p' "$OUT/logs/ceiling-spawn.log" >"$CEIL/spawn.pid"
+    CEIL_PORT="$(pick_port)"
+    sed -e "s|@DIR@|$CEIL|g" -e "s|@PORT@|$CEIL_PORT|g" -e "s|@USER_DIRECTIVE@|$user|" \
+        "$HERE/ceiling.nginx.conf.in" >"$CEIL/nginx.conf"
+    nginx -p "$CEIL/" -c "$CEIL/nginx.conf" -e "$CEIL/nginx.error.log" >"$OUT/logs/ceiling-nginx.log" 2>&1 ||
+        die "ceiling nginx did not start: $(cat "$OUT/logs/ceiling-nginx.log")"
+    for ((i = 0; i < 50; i++)); do [[ -s "$CEIL/nginx.pid" ]] && break; sleep 0.1; done
+    local a b
+    a="$(curl -s --max-time 2 "http://127.0.0.1:$CEIL_PORT/return200")"
+    b="$(curl -s --max-time 2 "http://127.0.0.1:$CEIL_PORT/fcgi")"
+    [[ "$a" == '{"status":"ok"}' && "$b" == '{"id":2,'* ]] || die "ceilings answer wrongly: '$a' '$b'"
+    say "ceilings up on :$CEIL_PORT (a) /return200 (b) /fcgi"
+}
+ceilings() { # CONNS: (a) and (b) right next to the lookup-hit run at the same connection count
+    wrk_run ceiling "ceiling-a-return200" "$1" "http://127.0.0.1:$CEIL_PORT/return200"
+    wrk_run ceiling "ceiling-b-fcgi-redis" "$1" "http://127.0.0.1:$CEIL_PORT/fcgi"
+}
+
+SEED_CSV="$OUT/seed.csv"
+seed_tables() { # CACHE
+    local op n reqs
+    for op in lookup search buy; do
+        for n in "${CLIENTS[@]}"; do
+            reqs=$REQS
+            if [[ $op == buy ]]; then reqs=$BUY_REQS; fi
+            client seed --port "$PUB" --op "$op" --clients "$n" --requests "$reqs" --cache "$1" \
+                --csv "$SEED_CSV" --max-seconds 120
+        done
+    done
+}
+
+# === 1. ceilings + the 3+3 cluster with the cache on ==============================================
+ceiling_start
+cluster_start c33 on 3 3
+restock
+client seed --port "$PUB" --op buy --clients 2 --requests 20 --csv /dev/null >/dev/null # warm
+wrk_run 3+3 "buy-emptylog" 10 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+seed_tables on
+restock
+client hitmiss --port "$PUB" --rounds "$ROUNDS" --csv "$OUT/hitmiss.csv" --max-seconds 180
+for c in 1 16 64; do
+    [[ " ${CONNS[*]} " == *" $c "* ]] || continue
+    client seed --port "$PUB" --op lookup --clients 1 --requests 14 --csv /dev/null >/dev/null # warm
+    ceilings "$c"
+    wrk_run 3+3 lookup-hit "$c" "http://127.0.0.1:$PUB/bazar/info/2"
+    wrk_run 3+3 search "$c" "http://127.0.0.1:$PUB/bazar/search/distributed%20systems"
+    restock
+    wrk_run 3+3 buy "$c" "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+done
+restock
+wrk_run 3+3 "buy-c10" 10 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+wait_converged
+orders="$(curl -s "http://127.0.0.1:$INT/status" | "$PY" -c \
+    'import json,sys; print(max(r["applied"] for r in json.load(sys.stdin)["order"]["replicas"]))' || echo 0)"
+echo "order_log_entries_after=$orders" >>"$OUT/meta.env"
+
+if [[ $MODE == full ]]; then
+    # Memory: RSS before, after a first part of a bounded mixed load, after the rest. The
+    # first part runs MIXED_SECS/2; the second is sized from its rate to reach MIXED_REQS in
+    # all, and never runs longer than MIXED_SECS.
+    restock
+    rss_snapshot before
+    BENCH_BUY_PCT=2 DUR=$((MIXED_SECS / 2)) wrk_run 3+3 mixed-1 16 "http://127.0.0.1:$PUB" "$HERE/wrk_mixed.lua"
+    rss_snapshot half
+    IFS=, read -r _ _ _ rate _ _ _ done1 _ < <(tail -1 "$OUT/throughput.csv")
+    rest="$(awk -v n="$MIXED_REQS" -v d="$done1" -v r="$rate" -v cap="$MIXED_SECS" \
+        'BEGIN { s = r > 0 ? (n - d) / r : 1; s = s < 1 ? 1 : s; s = s > cap ? cap : s; printf "%d", s + 0.999 }')"
+    restock
+    BENCH_BUY_PCT=2 DUR=$rest wrk_run 3+3 mixed-2 16 "http://127.0.0.1:$PUB" "$HERE/wrk_mixed.lua"
+    rss_snapshot after
+fi
+wait_converged
+curl -s "http://127.0.0.1:$INT/status" >"$OUT/status-c33.json" || true
+cluster_stop
+
+# === 2. the 3+3 cluster with the cache off =========================================================
+cluster_start c33off off 3 3
+restock
+seed_tables off
+for c in "${CONNS[@]}"; do
+    wrk_run 3+3 lookup-nocache "$c" "http://127.0.0.1:$PUB/bazar/info/2"
+done
+if [[ $MODE == full ]]; then
+    # === 3. scale: a generated catalog imported on first start, next to the 7-book one =======
+    # Both clusters (cache off) run at once and the runs alternate, three rounds, so that
+    # other load on the machine hits both sides alike; the report takes the median.
+    echo "import_s_7=$("$PY" "$HERE/init_time.py" "$VARD")" >>"$OUT/meta.env"
+    SMALL_PUB=$PUB SMALL_VARD=$VARD
+    TSV="$STATE/books-$SCALE_BOOKS.tsv"
+    "$PY" "$HERE/gen_books.py" "$SCALE_BOOKS" "$REPO/catalog/books.tsv" >"$TSV"
+    cluster_start c33big off 3 3 "seed_file = $TSV"
+    echo "import_s_big=$("$PY" "$HERE/init_time.py" "$VARD")" >>"$OUT/meta.env"
+    echo "scale_books=$SCALE_BOOKS" >>"$OUT/meta.env"
+    echo "scale_db_bytes=$(stat -c %s "$VARD/data/catalog-1.db")" >>"$OUT/meta.env"
+    code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PUB/bazar/info/$((SCALE_BOOKS - 1))")"
+    [[ "$code" == 200 ]] || die "book $((SCALE_BOOKS - 1)) of the imported catalog answers $code"
+    for _ in 1 2 3; do
+        for side in "$SMALL_PUB 7 7books" "$PUB $SCALE_BOOKS ${SCALE_BOOKS}books"; do
+            read -r p books label <<<"$side"
+            BENCH_BOOKS=$books DUR=3 wrk_run "$label" lookup-nocache-rand 16 \
+                "http://127.0.0.1:$p" "$HERE/wrk_lookup.lua"
+            DUR=3 wrk_run "$label" search-nocache 16 \
+                "http://127.0.0.1:$p/bazar/search/distributed%20systems"
+        done
+    done
+    cluster_stop
+    VARD=$SMALL_VARD
+fi
+cluster_stop
+
+if [[ $MODE == full ]]; then
+    # === 4. purchases on 1+1 replicas (against 3+3 above) ==========================================
+    cluster_start c11 on 1 1
+    restock
+    client seed --port "$PUB" --op buy --clients 2 --requests 20 --csv /dev/null >/dev/null # warm
+    wrk_run 1+1 "buy-c10" 10 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+    restock
+    wrk_run 1+1 buy 1 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+    cluster_stop
+fi
+
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.env"
+echo "elapsed_s=$((SECONDS - T_START))" >>"$OUT/meta.env"
+
+# === report ============================================================================================
+"$PY" "$HERE/report.py" "$OUT"
