@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fcgi_db.h"
+#include "fcgi_json.h"
 #include "fcgi_log.h"
 
 static sqlite3 *db;
@@ -289,84 +290,61 @@ int catalog_db_seed(const char *path, char *err, size_t errlen)
     return rc;
 }
 
-static int64_t op_int(json_object *op, const char *name)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(op, name, &v) || !json_object_is_type(v, json_type_int))
-        return -1;
-    return json_object_get_int64(v);
-}
-
-static const char *op_str(json_object *op, const char *name)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(op, name, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-/* Runs a prepared single-row UPDATE and checks it changed exactly one row. */
-static int step_one(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE && sqlite3_changes(db) == 1 ? 0 : -1;
-}
 
 int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char *err,
                   size_t errlen)
 {
     (void)ctx;
     (void)handle;
-    const char *kind = op_str(op, "op");
-    int64_t id = op_int(op, "id");
+    const char *kind = fcgi_json_str(op, "op");
+    int64_t id = fcgi_json_int(op, "id", -1);
     sqlite3_stmt *st;
     if (!kind || id < 0) {
         snprintf(err, errlen, "entry without op or id");
         return -1;
     }
     if (strcmp(kind, "decrement") == 0) {
-        const char *key = op_str(op, "key");
+        const char *key = fcgi_json_str(op, "key");
         st = fcgi_db_stmt(db, &st_dec,
                           "UPDATE books SET quantity = quantity - 1, version = ? "
                           "WHERE id = ? AND quantity > 0");
         if (!key || !st || sqlite3_bind_int64(st, 1, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, id) != SQLITE_OK || step_one(st) != 0)
+            sqlite3_bind_int64(st, 2, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
             goto fail;
         st = fcgi_db_stmt(db, &st_rec,
                           "INSERT INTO purchases (key, book_id, title, price_cents, pos) "
                           "SELECT ?, id, title, price_cents, ? FROM books WHERE id = ?");
         if (!st || sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0)
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
             goto fail;
         return 0;
     }
     if (strcmp(kind, "restock") == 0) {
-        int64_t count = op_int(op, "count");
+        int64_t count = fcgi_json_int(op, "count", -1);
         st = fcgi_db_stmt(db, &st_restock,
                           "UPDATE books SET quantity = quantity + ?, version = ? WHERE id = ?");
         if (count < 1 || !st || sqlite3_bind_int64(st, 1, count) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0 ||
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0 ||
             record_key(op, id, pos) != 0)
             goto fail;
         return 0;
     }
     if (strcmp(kind, "price") == 0) {
-        int64_t cents = op_int(op, "cents");
+        int64_t cents = fcgi_json_int(op, "cents", -1);
         st = fcgi_db_stmt(db, &st_price,
                           "UPDATE books SET price_cents = ?, version = ? WHERE id = ?");
         if (cents < 1 || !st || sqlite3_bind_int64(st, 1, cents) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0 ||
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0 ||
             record_key(op, id, pos) != 0)
             goto fail;
         return 0;
     }
     if (strcmp(kind, "add") == 0) {
-        const char *title = op_str(op, "title"), *topic = op_str(op, "topic");
-        int64_t cents = op_int(op, "cents"), qty = op_int(op, "quantity");
+        const char *title = fcgi_json_str(op, "title"), *topic = fcgi_json_str(op, "topic");
+        int64_t cents = fcgi_json_int(op, "cents", -1), qty = fcgi_json_int(op, "quantity", -1);
         if (!title || !topic || cents < 1 || qty < 0 ||
             insert_book(id, title, topic, cents, qty, pos) != 0 || record_key(op, id, pos) != 0)
             goto fail;

@@ -60,6 +60,13 @@ sqlite3_stmt *fcgi_db_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
     return *slot;
 }
 
+int fcgi_db_step_one(sqlite3 *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE && sqlite3_changes(db) == 1 ? 0 : -1;
+}
+
 void fcgi_hash_init(fcgi_hash *h)
 {
     h->h = 1469598103934665603ULL;

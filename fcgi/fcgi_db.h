@@ -21,6 +21,10 @@ int fcgi_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
  * statement or NULL (the error is logged). Finalized by sqlite3_close_v2. */
 sqlite3_stmt *fcgi_db_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql);
 
+/* Steps a prepared single-row INSERT/UPDATE, resets it, and checks that it
+ * changed exactly one row. Returns 0 or -1. */
+int fcgi_db_step_one(sqlite3 *db, sqlite3_stmt *st);
+
 /* Snapshots: the rows `select_sql` returns as a JSON array of arrays
  * (integers, text, null), or NULL on error. The caller owns it. */
 struct json_object *fcgi_db_dump_rows(sqlite3 *db, const char *select_sql);

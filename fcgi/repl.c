@@ -80,14 +80,6 @@ static const char schema[] =
     "INSERT OR IGNORE INTO repl_meta VALUES ('applied', 0), ('last_epoch', 0), ('epoch', 1),"
     "  ('voted_epoch', 0), ('voted_for', 0);";
 
-int64_t repl_json_int(json_object *o, const char *name, int64_t dflt)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_int))
-        return dflt;
-    return json_object_get_int64(v);
-}
-
 int repl_exec(repl_t *r, const char *sql)
 {
     char err[256];
@@ -457,8 +449,8 @@ int repl_replicate(repl_t *r, int64_t to, int probe, int timeout_ms)
             fcgi_http_resp *resp = &calls[k].resp;
             json_object *ans = calls[k].rc == 0 && resp->body ? json_tokener_parse(resp->body)
                                                               : NULL;
-            int64_t applied = repl_json_int(ans, "applied", -1);
-            int64_t their_epoch = repl_json_int(ans, "epoch", 0);
+            int64_t applied = fcgi_json_int(ans, "applied", -1);
+            int64_t their_epoch = fcgi_json_int(ans, "epoch", 0);
             if (calls[k].rc == 0 && resp->status == 200 && applied >= to) {
                 acked++;
                 acked_peer[i] = 1;
@@ -467,12 +459,12 @@ int repl_replicate(repl_t *r, int64_t to, int probe, int timeout_ms)
                 repl_set(&r->sh->peer_fail_ms[i], 0);
             } else if (calls[k].rc == 0 && (resp->status == 200 || resp->status == 409) &&
                        their_epoch <= epoch && applied >= 0 && applied < to &&
-                       repl_json_int(ans, "snapshot", 0) == 0) {
+                       fcgi_json_int(ans, "snapshot", 0) == 0) {
                 next[i] = applied + 1; /* a gap or a partial batch: send what it misses */
             } else {
                 if (their_epoch > epoch) {
                     newer_epoch = their_epoch;
-                    newer_primary = repl_json_int(ans, "primary", 0);
+                    newer_primary = fcgi_json_int(ans, "primary", 0);
                 }
                 if (repl_get(&r->sh->peer_fail_ms[i]) == 0) {
                     LOG_WARN("append to %s-%d failed: %s (status %ld)", r->m.service, i,
@@ -608,9 +600,9 @@ int repl_handle_append(fcgi_request *req)
     if (!json_object_object_get_ex(msg, "service", &v) || !json_object_is_type(v, json_type_string) ||
         strcmp(json_object_get_string(v), r->m.service) != 0)
         return fcgi_resp_error(req, 400, "append for another service");
-    int64_t epoch = repl_json_int(msg, "epoch", -1), leader = repl_json_int(msg, "leader", -1),
-            from = repl_json_int(msg, "from", -1), prev = repl_json_int(msg, "prev_epoch", -1),
-            head = repl_json_int(msg, "head", -1), sent = repl_json_int(msg, "sent_ms", -1);
+    int64_t epoch = fcgi_json_int(msg, "epoch", -1), leader = fcgi_json_int(msg, "leader", -1),
+            from = fcgi_json_int(msg, "from", -1), prev = fcgi_json_int(msg, "prev_epoch", -1),
+            head = fcgi_json_int(msg, "head", -1), sent = fcgi_json_int(msg, "sent_ms", -1);
     if (epoch < 1 || leader < 1 || leader > r->n || leader == r->self || from < 1 || head < 0 ||
         sent < 0 || !json_object_object_get_ex(msg, "entries", &entries) ||
         !json_object_is_type(entries, json_type_array))
@@ -652,7 +644,7 @@ int repl_handle_append(fcgi_request *req)
     const char *problem = NULL;
     for (size_t i = 0; i < n && !problem; i++) {
         json_object *e = json_object_array_get_idx(entries, i), *op;
-        int64_t pos = repl_json_int(e, "pos", -1), ep = repl_json_int(e, "epoch", -1);
+        int64_t pos = fcgi_json_int(e, "pos", -1), ep = fcgi_json_int(e, "epoch", -1);
         if (pos < 1 || ep < 1 || ep > epoch || !json_object_object_get_ex(e, "op", &op) ||
             !json_object_is_type(op, json_type_object)) {
             repl_exec(r, "ROLLBACK");
@@ -758,8 +750,8 @@ int repl_handle_vote(fcgi_request *req)
     if (!json_object_object_get_ex(msg, "service", &v) || !json_object_is_type(v, json_type_string) ||
         strcmp(json_object_get_string(v), r->m.service) != 0)
         return fcgi_resp_error(req, 400, "vote for another service");
-    int64_t epoch = repl_json_int(msg, "epoch", -1), cand = repl_json_int(msg, "candidate", -1),
-            c_last = repl_json_int(msg, "last_epoch", -1), c_pos = repl_json_int(msg, "applied", -1);
+    int64_t epoch = fcgi_json_int(msg, "epoch", -1), cand = fcgi_json_int(msg, "candidate", -1),
+            c_last = fcgi_json_int(msg, "last_epoch", -1), c_pos = fcgi_json_int(msg, "applied", -1);
     if (epoch < 1 || cand < 1 || cand > r->n || cand == r->self || c_last < 0 || c_pos < 0)
         return fcgi_resp_error(req, 400, "malformed vote request");
     const char *deny = NULL;

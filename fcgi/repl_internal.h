@@ -3,6 +3,7 @@
 #define REPL_INTERNAL_H
 
 #include "repl.h"
+#include "fcgi_json.h"
 #include "repl_shared.h"
 
 #define REPL_MAX_PEERS 7
@@ -51,7 +52,5 @@ int repl_ticker_start(repl_t *r, char *err, size_t errlen);
 int repl_peer_call(repl_t *r, int i, const char *method, const char *suffix, const char *body,
                    size_t len, int timeout_ms, fcgi_http_resp *resp);
 
-/* Reads an integer member of a JSON object; `dflt` when absent or not an integer. */
-int64_t repl_json_int(json_object *o, const char *name, int64_t dflt);
 
 #endif

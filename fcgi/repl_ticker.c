@@ -53,8 +53,8 @@ static void install_snapshot(repl_t *r)
     if (tok)
         json_tokener_free(tok);
     fcgi_http_resp_clear(&resp);
-    int64_t applied = repl_json_int(snap, "applied", -1), last = repl_json_int(snap, "last_epoch", -1),
-            epoch = repl_json_int(snap, "epoch", -1);
+    int64_t applied = fcgi_json_int(snap, "applied", -1), last = fcgi_json_int(snap, "last_epoch", -1),
+            epoch = fcgi_json_int(snap, "epoch", -1);
     char err[256] = "malformed snapshot";
     if (!snap || applied < 0 || last < 0 || epoch < 1 ||
         !json_object_object_get_ex(snap, "state", &state) || repl_exec(r, "BEGIN IMMEDIATE") != 0) {
@@ -121,8 +121,8 @@ static void run_election(repl_t *r, int64_t seen_epoch)
         if (calls[k].resp.status == 200 && a && json_object_object_get_ex(a, "granted", &g) &&
             json_object_get_boolean(g))
             grants++;
-        if (repl_json_int(a, "epoch", 0) > e)
-            newer = repl_json_int(a, "epoch", 0);
+        if (fcgi_json_int(a, "epoch", 0) > e)
+            newer = fcgi_json_int(a, "epoch", 0);
         json_object_put(a);
         fcgi_http_resp_clear(&calls[k].resp);
     }
@@ -194,8 +194,8 @@ static void maybe_elect(repl_t *r)
         if (!a)
             continue;
         int i = peer_of[k];
-        int64_t pl = repl_json_int(a, "last_epoch", -1), pp = repl_json_int(a, "applied", -1),
-                pe = repl_json_int(a, "epoch", 0);
+        int64_t pl = fcgi_json_int(a, "last_epoch", -1), pp = fcgi_json_int(a, "applied", -1),
+                pe = fcgi_json_int(a, "epoch", 0);
         if (pe > seen_epoch)
             seen_epoch = pe;
         if (json_object_object_get_ex(a, "role", &role) &&

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fcgi_db.h"
+#include "fcgi_json.h"
 #include "fcgi_log.h"
 
 static sqlite3 *db;
@@ -102,74 +103,52 @@ json_object *order_json(const order_row *o)
     return j;
 }
 
-static int64_t op_int(json_object *op, const char *name)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(op, name, &v) || !json_object_is_type(v, json_type_int))
-        return -1;
-    return json_object_get_int64(v);
-}
-
-static const char *op_str(json_object *op, const char *name)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(op, name, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static int step_one(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE && sqlite3_changes(db) == 1 ? 0 : -1;
-}
 
 int order_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char *err, size_t errlen)
 {
     (void)ctx;
     (void)handle;
     (void)pos;
-    const char *kind = op_str(op, "op");
-    int64_t id = op_int(op, "order_id");
+    const char *kind = fcgi_json_str(op, "op");
+    int64_t id = fcgi_json_int(op, "order_id", -1);
     sqlite3_stmt *st;
     if (!kind || id < 1) {
         snprintf(err, errlen, "entry without op or order_id");
         return -1;
     }
     if (strcmp(kind, "open") == 0) {
-        const char *key = op_str(op, "key"), *at = op_str(op, "created_at");
-        int64_t book = op_int(op, "book_id");
+        const char *key = fcgi_json_str(op, "key"), *at = fcgi_json_str(op, "created_at");
+        int64_t book = fcgi_json_int(op, "book_id", -1);
         st = fcgi_db_stmt(db, &st_open,
                           "INSERT INTO orders (order_id, book_id, key, status, created_at) "
                           "VALUES (?, ?, ?, 'pending', ?)");
         if (!key || !at || book < 0 || !st || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, book) != SQLITE_OK ||
             sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_bind_text(st, 4, at, -1, SQLITE_STATIC) != SQLITE_OK || step_one(st) != 0)
+            sqlite3_bind_text(st, 4, at, -1, SQLITE_STATIC) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
             goto fail;
         return 0;
     }
     if (strcmp(kind, "close") == 0) {
-        const char *title = op_str(op, "title");
-        int64_t cents = op_int(op, "cents");
+        const char *title = fcgi_json_str(op, "title");
+        int64_t cents = fcgi_json_int(op, "cents", -1);
         st = fcgi_db_stmt(db, &st_close,
                           "UPDATE orders SET status = 'done', title = ?, price_cents = ? "
                           "WHERE order_id = ? AND status = 'pending'");
         if (!title || cents < 0 || !st ||
             sqlite3_bind_text(st, 1, title, -1, SQLITE_STATIC) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, cents) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || step_one(st) != 0)
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
             goto fail;
         return 0;
     }
     if (strcmp(kind, "fail") == 0) {
-        int64_t status = op_int(op, "status");
+        int64_t status = fcgi_json_int(op, "status", -1);
         st = fcgi_db_stmt(db, &st_fail,
                           "UPDATE orders SET status = 'failed', fail_status = ? "
                           "WHERE order_id = ? AND status = 'pending'");
         if (status < 400 || !st || sqlite3_bind_int64(st, 1, status) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, id) != SQLITE_OK || step_one(st) != 0)
+            sqlite3_bind_int64(st, 2, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
             goto fail;
         return 0;
     }
