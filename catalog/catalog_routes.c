@@ -161,16 +161,24 @@ static int decide_decrement(void *arg, sqlite3 *db, json_object **op, char *why,
     return 200;
 }
 
+/* The common start of restock and price: a repeated key answers 200 as the
+ * first time did (or 500), a missing book 404. Returns 0 to go on deciding. */
+static int keyed_existing(write_req *w, catalog_book *b, char *why, size_t whylen)
+{
+    int rep = repeated(w);
+    if (rep != 0)
+        return rep < 0 ? 500 : 200;
+    int st = existing(w, b, why, whylen);
+    return st == 200 ? 0 : st;
+}
+
 static int decide_restock(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen)
 {
     (void)db;
     write_req *w = arg;
-    int rep = repeated(w);
-    if (rep != 0)
-        return rep < 0 ? 500 : 200;
     catalog_book b;
-    int st = existing(w, &b, why, whylen);
-    if (st != 200)
+    int st = keyed_existing(w, &b, why, whylen);
+    if (st != 0)
         return st;
     if (b.quantity + w->count > CATALOG_QTY_MAX) {
         snprintf(why, whylen, "restock would exceed %lld copies", CATALOG_QTY_MAX);
@@ -187,12 +195,9 @@ static int decide_price(void *arg, sqlite3 *db, json_object **op, char *why, siz
 {
     (void)db;
     write_req *w = arg;
-    int rep = repeated(w);
-    if (rep != 0)
-        return rep < 0 ? 500 : 200;
     catalog_book b;
-    int st = existing(w, &b, why, whylen);
-    if (st != 200)
+    int st = keyed_existing(w, &b, why, whylen);
+    if (st != 0)
         return st;
     *op = new_op("price", w->id);
     if (*op)

@@ -36,6 +36,20 @@ int front_auth_init(front *f, char *err, size_t errlen);
  * constant time); otherwise answers 401 and returns 0. */
 int front_auth_check(fcgi_request *req);
 
+/* Every replica's GET /peer/<service>/<n>/state, fetched in parallel:
+ * calls[0..ncatalog) are the catalog's, then ncatalog.. the order's. */
+#define FRONT_MAX_REPLICAS 7
+typedef struct front_states {
+    fcgi_http_call calls[2 * FRONT_MAX_REPLICAS];
+    char urls[2 * FRONT_MAX_REPLICAS][FCGI_CONFIG_STR + 64];
+    char keys[2 * FRONT_MAX_REPLICAS][32];
+    int ncatalog, norder;
+} front_states;
+
+/* Fills s and runs the calls; front_states_clear frees the answers. */
+void front_states_fetch(front_states *s);
+void front_states_clear(front_states *s);
+
 /* GET /status on the internal listener: every replica's state. */
 int front_status(fcgi_request *req);
 

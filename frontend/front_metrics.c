@@ -14,7 +14,7 @@
 #include "fcgi_metrics.h"
 #include "front.h"
 
-#define MAX_REPLICAS 7
+#define MAX_REPLICAS FRONT_MAX_REPLICAS
 #define MAX_SERIES 4096
 #define MAX_TIERS 8
 
@@ -276,20 +276,8 @@ int front_metrics(fcgi_request *req)
         return fcgi_resp_error(req, 500, "out of memory");
     read_files(&a, cfg->var_dir);
 
-    static const char *const svcs[2] = {"catalog", "order"};
-    int counts[2] = {cfg->catalog_replicas, cfg->order_replicas};
-    fcgi_http_call calls[2 * MAX_REPLICAS];
-    char urls[2 * MAX_REPLICAS][FCGI_CONFIG_STR + 64], keys[2 * MAX_REPLICAS][32];
-    size_t n = 0;
-    memset(calls, 0, sizeof calls);
-    for (int s = 0; s < 2; s++)
-        for (int i = 1; i <= counts[s] && i <= MAX_REPLICAS; i++, n++) {
-            snprintf(urls[n], sizeof urls[n], "%s/peer/%s/%d/state", cfg->internal_url, svcs[s], i);
-            snprintf(keys[n], sizeof keys[n], "state-%s-%d", svcs[s], i);
-            calls[n] = (fcgi_http_call){.peer = keys[n], .method = "GET", .url = urls[n],
-                                        .timeout_ms = 1000};
-        }
-    fcgi_http_do_all(front_ctx.http, calls, n);
+    static front_states st; /* large: off the stack */
+    front_states_fetch(&st);
 
     out o = {0};
     write_requests(&o, &a);
@@ -305,12 +293,9 @@ int front_metrics(fcgi_request *req)
              "# TYPE bazar_service_epoch gauge\n"
              "# HELP bazar_failovers Failovers since the cluster was created (epoch - 1).\n"
              "# TYPE bazar_failovers gauge\n");
-    int c0 = counts[0] < MAX_REPLICAS ? counts[0] : MAX_REPLICAS;
-    int c1 = counts[1] < MAX_REPLICAS ? counts[1] : MAX_REPLICAS;
-    write_replicas(&o, "catalog", c0, calls);
-    write_replicas(&o, "order", c1, calls + c0);
-    for (size_t i = 0; i < n; i++)
-        fcgi_http_resp_clear(&calls[i].resp);
+    write_replicas(&o, "catalog", st.ncatalog, st.calls);
+    write_replicas(&o, "order", st.norder, st.calls + st.ncatalog);
+    front_states_clear(&st);
     free(a.s);
     int status = o.failed ? fcgi_resp_error(req, 500, "out of memory")
                           : fcgi_resp_raw(req, 200, "text/plain; version=0.0.4", o.p, o.len);

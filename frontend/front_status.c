@@ -8,8 +8,6 @@
 
 #include "front.h"
 
-#define MAX_REPLICAS 7
-
 /* Appends the pids listed in a pid file (one per line) to arr. */
 static void add_pids(json_object *arr, const char *var, const char *name)
 {
@@ -91,26 +89,43 @@ static void drop_state(json_object *svc)
         json_object_object_del(json_object_array_get_idx(arr, i), "_state");
 }
 
-int front_status(fcgi_request *req)
+void front_states_fetch(front_states *s)
 {
     const fcgi_config *cfg = front_ctx.cfg;
     static const char *const svcs[2] = {"catalog", "order"};
     int counts[2] = {cfg->catalog_replicas, cfg->order_replicas};
-    fcgi_http_call calls[2 * MAX_REPLICAS];
-    char urls[2 * MAX_REPLICAS][FCGI_CONFIG_STR + 64], keys[2 * MAX_REPLICAS][32];
     size_t n = 0;
-    memset(calls, 0, sizeof calls);
-    for (int s = 0; s < 2; s++)
-        for (int i = 1; i <= counts[s]; i++, n++) {
-            snprintf(urls[n], sizeof urls[n], "%s/peer/%s/%d/state", cfg->internal_url, svcs[s], i);
-            snprintf(keys[n], sizeof keys[n], "state-%s-%d", svcs[s], i);
-            calls[n] = (fcgi_http_call){.peer = keys[n], .method = "GET", .url = urls[n],
-                                        .timeout_ms = 1000};
+    memset(s, 0, sizeof *s);
+    for (int k = 0; k < 2; k++) {
+        if (counts[k] > FRONT_MAX_REPLICAS)
+            counts[k] = FRONT_MAX_REPLICAS;
+        for (int i = 1; i <= counts[k]; i++, n++) {
+            snprintf(s->urls[n], sizeof s->urls[n], "%s/peer/%s/%d/state", cfg->internal_url,
+                     svcs[k], i);
+            snprintf(s->keys[n], sizeof s->keys[n], "state-%s-%d", svcs[k], i);
+            s->calls[n] = (fcgi_http_call){.peer = s->keys[n], .method = "GET",
+                                           .url = s->urls[n], .timeout_ms = 1000};
         }
-    fcgi_http_do_all(front_ctx.http, calls, n);
+    }
+    s->ncatalog = counts[0];
+    s->norder = counts[1];
+    fcgi_http_do_all(front_ctx.http, s->calls, n);
+}
+
+void front_states_clear(front_states *s)
+{
+    for (int i = 0; i < s->ncatalog + s->norder; i++)
+        fcgi_http_resp_clear(&s->calls[i].resp);
+}
+
+int front_status(fcgi_request *req)
+{
+    static front_states st; /* large: off the stack */
+    front_states_fetch(&st);
+    fcgi_http_call *calls = st.calls;
     json_object *o = json_object_new_object();
-    json_object *cat = service_json("catalog", counts[0], calls);
-    json_object *ord = service_json("order", counts[1], calls + counts[0]);
+    json_object *cat = service_json("catalog", st.ncatalog, calls);
+    json_object *ord = service_json("order", st.norder, calls + st.ncatalog);
     drop_state(cat);
     drop_state(ord);
     json_object_object_add(o, "catalog", cat);
@@ -131,7 +146,6 @@ int front_status(fcgi_request *req)
         json_object_object_add(cache, "hit_ratio", NULL);
     }
     json_object_object_add(o, "cache", cache);
-    for (size_t i = 0; i < n; i++)
-        fcgi_http_resp_clear(&calls[i].resp);
+    front_states_clear(&st);
     return fcgi_resp_json(req, 200, o);
 }
