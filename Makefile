@@ -78,7 +78,8 @@ $(B)/tests/%: tests/unit/%.c $(B)/libbazar.a
 # libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build/fuzz/fuzzers/.
 # They link only the pure parsing modules they exercise.
 FUZZ_OBJ := $(call obj,fcgi/fcgi_app.c fcgi/fcgi_router.c fcgi/fcgi_config.c fcgi/fcgi_log.c \
-                       fcgi/fcgi_text.c fcgi/fcgi_metrics.c fcgi/repl_msg.c)
+                       fcgi/fcgi_text.c fcgi/fcgi_metrics.c fcgi/repl_msg.c \
+                       fcgi/fcgi_secret.c)
 $(B)/fuzzers/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)

@@ -176,19 +176,26 @@ if [[ "$current" != "$marker" ]]; then
         write_atomic "$upstreams" 0644
 fi
 
-# --- admin.token: 32 random bytes as 64 hex digits, mode 0600, created once ------------------
-token="$VAR/admin.token"
-if [[ ! -s "$token" ]]; then
-    (
-        umask 077
-        tmp="$(mktemp "$token.XXXXXX")"
-        # No trailing newline: the file is the token, byte for byte.
-        od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$tmp"
-        chmod 0600 "$tmp"
-        mv -f "$tmp" "$token"
-    )
-    [[ "$(wc -c <"$token")" -eq 64 ]] || die "could not generate $token"
-    info "generated admin token in $token"
-else
-    chmod 0600 "$token"
-fi
+# --- admin.token and cluster.secret: 32 random bytes as 64 hex digits, 0600, created once --
+# The admin token guards the admin API; the cluster secret goes with every internal call
+# (X-Bazar-Secret) and the replicas refuse calls without it. On a cluster, deploy/cluster
+# puts the same cluster.secret on every host before this runs.
+gen_secret() { # FILE LABEL
+    local f="$1"
+    if [[ ! -s "$f" ]]; then
+        (
+            umask 077
+            tmp="$(mktemp "$f.XXXXXX")"
+            # No trailing newline: the file is the secret, byte for byte.
+            od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$tmp"
+            chmod 0600 "$tmp"
+            mv -f "$tmp" "$f"
+        )
+        [[ "$(wc -c <"$f")" -eq 64 ]] || die "could not generate $f"
+        info "generated $2 in $f"
+    else
+        chmod 0600 "$f"
+    fi
+}
+gen_secret "$VAR/admin.token" "admin token"
+gen_secret "$VAR/cluster.secret" "cluster secret"

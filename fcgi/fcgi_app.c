@@ -2,6 +2,7 @@
 #include "fcgi_app.h"
 #include "fcgi_log.h"
 #include "fcgi_metrics.h"
+#include "fcgi_secret.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -33,6 +34,7 @@ struct fcgi_request_impl {
     size_t headers_len;
     int sent;           /* the status sent, 0 while none */
     const char *timing; /* Server-Timing name of this program, or NULL */
+    const char *secret; /* cluster secret every request must carry, or NULL */
     double start_ms;    /* when the request was accepted */
 };
 
@@ -497,6 +499,16 @@ static void request_reset(fcgi_request *req)
     im->sent = 0;
 }
 
+/* Internal calls carry the cluster secret; GET /health stays open so that
+ * nginx, deploy scripts and operators can probe a replica without it. */
+static int secret_ok(fcgi_request *req, const fcgi_route *route)
+{
+    const char *want = req->impl->secret;
+    if (want == NULL || (strcmp(route->method, "GET") == 0 && strcmp(route->pattern, "/health") == 0))
+        return 1;
+    return fcgi_secret_equal(want, fcgi_req_header(req, FCGI_SECRET_HEADER));
+}
+
 static void serve_one(fcgi_request *req, const fcgi_route *routes, size_t nroutes)
 {
     double t0 = fcgi_now_ms();
@@ -514,6 +526,11 @@ static void serve_one(fcgi_request *req, const fcgi_route *routes, size_t nroute
                                  &req->caps, allow, sizeof allow)) {
         case FCGI_ROUTE_OK:
             route_index = (long)(route - routes);
+            if (!secret_ok(req, route)) {
+                fcgi_resp_error(req, 403, "missing or wrong cluster secret (%s header)",
+                                FCGI_SECRET_HEADER);
+                break;
+            }
             route->handler(req);
             if (im->sent == 0) {
                 LOG_ERROR("handler for %s %s sent no response", route->method, route->pattern);
@@ -582,6 +599,7 @@ int fcgi_app_run(const fcgi_app_opts *opts, const fcgi_route *routes, size_t nro
         failures = 0;
         memset(&req, 0, sizeof req);
         im->timing = timing;
+        im->secret = opts != NULL ? opts->secret : NULL;
         im->start_ms = fcgi_now_ms();
         req.ctx = ctx;
         req.impl = im;

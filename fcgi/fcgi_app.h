@@ -72,6 +72,8 @@ typedef struct fcgi_app_opts {
     const char *metrics_dir;  /* when set, requests are counted in a file there
                                * (fcgi_metrics.h) named after metrics_name */
     const char *metrics_name; /* "catalog-1", "frontend" */
+    const char *secret;       /* when set, every request but GET /health must carry it in
+                               * the X-Bazar-Secret header, else 403 */
 } fcgi_app_opts;
 
 /* Accepts requests on FastCGI fd 0 (spawn-fcgi) until SIGTERM/SIGINT, routes

@@ -38,6 +38,7 @@ static const config_opt opts[] = {
     {"cache_ttl_s", OPT_INT, F(cache_ttl_s), 1, 86400, 300, NULL},
     {"redis_timeout_ms", OPT_INT, F(redis_timeout_ms), 1, 10000, 200, NULL},
     {"admin_token", OPT_STR, F(admin_token), 0, 0, 0, ""},
+    {"cluster_secret", OPT_STR, F(cluster_secret), 0, 0, 0, ""},
     {"body_limit", OPT_LONG, F(body_limit), 1, 16777216, 65536, NULL},
     {"seed_file", OPT_STR, F(seed_file), 0, 0, 0, "catalog/books.tsv"},
     {"log_level", OPT_LOGLEVEL, F(log_level), 0, 0, FCGI_LOG_INFO, NULL},

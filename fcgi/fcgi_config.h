@@ -24,6 +24,8 @@ typedef struct fcgi_config {
     int cache_ttl_s;                    /* TTL of a cached lookup, 1..86400 */
     int redis_timeout_ms;               /* connect/command timeout, 1..10000 */
     char admin_token[FCGI_CONFIG_STR];  /* empty: read var_dir/admin.token */
+    char cluster_secret[FCGI_CONFIG_STR]; /* empty: read var_dir/cluster.secret; sent on and
+                                           * required by every internal call */
     long body_limit;                    /* max request body bytes, 1..16 MiB */
     char seed_file[FCGI_CONFIG_STR];    /* catalog seed data (TSV) */
     int log_level;                      /* enum fcgi_log_level */

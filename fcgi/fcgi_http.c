@@ -1,5 +1,6 @@
 /* fcgi_http.c - libcurl client: one reused easy handle per peer, parallel calls via curl multi. */
 #include "fcgi_http.h"
+#include "fcgi_secret.h"
 #include "fcgi_app.h"
 #include "fcgi_log.h"
 
@@ -28,6 +29,7 @@ typedef struct http_peer {
 struct fcgi_http {
     int timeout_ms;
     CURLM *multi;
+    char secret_header[FCGI_SECRET_MAX + 32]; /* "X-Bazar-Secret: ..." or "" */
     size_t npeers;
     http_peer peers[HTTP_MAX_PEERS];
 };
@@ -74,6 +76,18 @@ fcgi_http *fcgi_http_new(int timeout_ms)
         return NULL;
     }
     return h;
+}
+
+int fcgi_http_set_secret(fcgi_http *h, const char *secret)
+{
+    if (secret == NULL || secret[0] == '\0') {
+        h->secret_header[0] = '\0';
+        return 0;
+    }
+    if (strlen(secret) >= FCGI_SECRET_MAX || strpbrk(secret, "\r\n") != NULL)
+        return -1;
+    snprintf(h->secret_header, sizeof h->secret_header, "%s: %s", FCGI_SECRET_HEADER, secret);
+    return 0;
 }
 
 void fcgi_http_free(fcgi_http *h)
@@ -214,7 +228,7 @@ static int xfer_prepare(fcgi_http *h, http_xfer *x)
     int is_get = strcmp(method, "GET") == 0, is_head = strcmp(method, "HEAD") == 0;
     /* Peers answer 415 to a body that is not labelled JSON; libcurl would
      * label it application/x-www-form-urlencoded. */
-    const char *extra[] = {"Expect:",
+    const char *extra[] = {"Expect:", h->secret_header[0] ? h->secret_header : NULL,
                            !is_get && !is_head && !has_header(c->headers, "Content-Type")
                                ? "Content-Type: application/json"
                                : NULL};

@@ -36,6 +36,11 @@ typedef struct fcgi_http_call {
 fcgi_http *fcgi_http_new(int timeout_ms);
 void fcgi_http_free(fcgi_http *h);
 
+/* Every later call of `h` carries "X-Bazar-Secret: <secret>" (the cluster
+ * secret internal routes require); NULL or "" stops it. Returns -1 when the
+ * secret is too long or contains a line break. */
+int fcgi_http_set_secret(fcgi_http *h, const char *secret);
+
 /* Performs one call synchronously. Returns 0 when a response arrived (any
  * status), -1 on a transport failure (call->resp.err says why). */
 /* (Both fcgi_http_do and fcgi_http_do_all first release call->resp with

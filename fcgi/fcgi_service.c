@@ -12,6 +12,7 @@
 #include "fcgi_db.h"
 #include "fcgi_log.h"
 #include "fcgi_router.h"
+#include "fcgi_secret.h"
 
 int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *program,
                       int want_replica, const char *schema, char *err, size_t errlen)
@@ -52,8 +53,15 @@ int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *progra
         snprintf(path, sizeof path, "%s/log/%s.log", s->cfg.var_dir, program);
     if (fcgi_log_open(program, path, s->cfg.log_level) != 0)
         fprintf(stderr, "%s: cannot open %s; logging to stderr\n", program, path);
+    /* From here on cfg.cluster_secret holds the secret itself, whichever
+     * way it was given: every HTTP client of this process sends it. */
+    snprintf(path, sizeof path, "%s/cluster.secret", s->cfg.var_dir);
+    char secret[FCGI_CONFIG_STR];
+    if (fcgi_secret_load(s->cfg.cluster_secret, path, 0, secret, sizeof secret, err, errlen) != 0)
+        return -1;
+    memcpy(s->cfg.cluster_secret, secret, sizeof secret);
     s->http = fcgi_http_new(s->cfg.peer_timeout_ms);
-    if (!s->http) {
+    if (!s->http || fcgi_http_set_secret(s->http, s->cfg.cluster_secret) != 0) {
         snprintf(err, errlen, "cannot create the HTTP client");
         return -1;
     }
@@ -92,7 +100,11 @@ int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *
         snprintf(mname, sizeof mname, "%s", s->program);
     fcgi_app_opts opts = {.program = s->program, .body_limit = s->cfg.body_limit,
                           .timing = s->replica ? NULL : s->program, .metrics_dir = mdir,
-                          .metrics_name = mname};
+                          .metrics_name = mname,
+                          /* Replicas serve only internal calls: each must carry the
+                           * cluster secret (GET /health excepted). The front end
+                           * serves the public API. */
+                          .secret = s->replica ? s->cfg.cluster_secret : NULL};
     LOG_INFO("%s%s%.0d started (pid %d)", s->program, s->replica ? " replica " : "", s->replica,
              (int)getpid());
     return fcgi_app_run(&opts, routes, n, ctx);

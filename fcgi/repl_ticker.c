@@ -283,7 +283,7 @@ int repl_ticker_start(repl_t *r, char *err, size_t errlen)
     if (!tk.db)
         return -1;
     tk.http = fcgi_http_new(r->cfg->peer_timeout_ms);
-    if (!tk.http) {
+    if (!tk.http || fcgi_http_set_secret(tk.http, r->cfg->cluster_secret) != 0) {
         snprintf(err, errlen, "cannot create the ticker's HTTP client");
         return -1;
     }

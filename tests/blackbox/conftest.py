@@ -535,8 +535,26 @@ class Cluster:
     def pub(self, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
         return http_request(self.public_port, method, path, body, headers, timeout)
 
-    def internal(self, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
-        return http_request(self.internal_port, method, path, body, headers, timeout)
+    def internal(self, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT, secret=True):
+        """A call on the internal listener. Like the services themselves, it carries
+        the cluster secret (X-Bazar-Secret) unless secret=False or the caller set
+        that header (to send a wrong one)."""
+        h = dict(headers or {})
+        if secret and not any(k.lower() == "x-bazar-secret" for k in h):
+            h["X-Bazar-Secret"] = self.secret
+        return http_request(self.internal_port, method, path, body, h, timeout)
+
+    @property
+    def secret(self):
+        path = os.path.join(self.var, "cluster.secret")
+        try:
+            with open(path) as f:
+                sec = f.read().strip()
+        except FileNotFoundError:
+            sec = ""
+        if not sec:
+            pytest.fail("no cluster secret: %s missing or empty" % path)
+        return sec
 
     @property
     def token(self):

@@ -172,13 +172,16 @@ def _append(service="catalog", epoch=1, leader="@LEADER@", entries=None, **extra
 
 
 BOGUS_OP = {"op": "restock", "id": 1, "count": 1000}  # never applied: every row is refused first
+REAL_OP = {"op": "restock", "id": 1, "count": 1000}   # valid: only the secret stops it
+NOSECRET = object()       # placeholder: send no X-Bazar-Secret header at all
 
 # (name, method, path, body, headers, expected status). "@NEXT@" in an
 # entry's pos is replaced by the replica's applied position + 1, "@DUP@" by
 # its applied position (a duplicate delivery), "@GAP@" by applied + 5,
-# "@LEADER@" by the current primary. No row may carry a valid message that
-# changes anything: a newer epoch or another leader would be adopted (there
-# is no peer authentication yet, see the skipped "bad secret" row).
+# "@LEADER@" by the current primary. Every row carries the right cluster
+# secret unless its headers say otherwise, so no row may carry a valid
+# message that changes anything - except the secret rows, where only the
+# missing or wrong secret stops a message that would be adopted.
 INTERNAL = [
     ("catalog id -1", "GET", "/catalog/books/-1", None, None, 400),
     ("catalog id 2^63", "GET", "/catalog/books/9223372036854775808", None, None, 400),
@@ -266,9 +269,39 @@ INTERNAL = [
      None, 409),
     ("order append unknown op", "POST", "/peer/order/3/repl/append",
      _append(service="order", entries=[{"pos": "@NEXT@", "epoch": 1, "op": {"op": "explode"}}]), None, 422),
-    pytest.param("append bad secret", "POST", "/peer/catalog/2/repl/append", _append(), None, 403,
-                 marks=pytest.mark.skip(reason="peer authentication (a shared secret on append "
-                                               "messages) is not implemented yet")),
+    # The cluster secret (X-Bazar-Secret): valid messages that WOULD change state
+    # if they were accepted - a newer epoch from another leader with a real op, a
+    # vote that would bump the epoch, an admin write on the catalog's own route -
+    # refused without the right secret. NOSECRET drops the header altogether.
+    ("append missing secret (newer epoch, real op)", "POST", "/peer/catalog/2/repl/append",
+     _append(epoch=7, leader=3, entries=[{"pos": "@NEXT@", "epoch": 7, "op": REAL_OP}]),
+     {"X-Bazar-Secret": NOSECRET}, 403),
+    ("append bad secret (newer epoch, real op)", "POST", "/peer/catalog/2/repl/append",
+     _append(epoch=7, leader=3, entries=[{"pos": "@NEXT@", "epoch": 7, "op": REAL_OP}]),
+     {"X-Bazar-Secret": "0" * 64}, 403),
+    ("append almost-right secret", "POST", "/peer/catalog/2/repl/append",
+     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": REAL_OP}]), {"X-Bazar-Secret": ALMOST}, 403),
+    ("append secret minus a character", "POST", "/peer/catalog/2/repl/append",
+     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": REAL_OP}]), {"X-Bazar-Secret": SHORT}, 403),
+    ("append secret plus a character", "POST", "/peer/catalog/2/repl/append",
+     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": REAL_OP}]), {"X-Bazar-Secret": LONG}, 403),
+    ("append empty secret", "POST", "/peer/order/2/repl/append",
+     _append(service="order", epoch=7, leader=3,
+             entries=[{"pos": "@NEXT@", "epoch": 7, "op": {"op": "fail", "order_id": 1}}]),
+     {"X-Bazar-Secret": ""}, 403),
+    ("vote bad secret (epoch 99)", "POST", "/peer/catalog/2/repl/vote",
+     {"service": "catalog", "epoch": 99, "candidate": 3, "last_epoch": 99, "applied": 10 ** 9},
+     {"X-Bazar-Secret": "0" * 64}, 403),
+    ("vote missing secret", "POST", "/peer/order/1/repl/vote",
+     {"service": "order", "epoch": 99, "candidate": 3, "last_epoch": 99, "applied": 10 ** 9},
+     {"X-Bazar-Secret": NOSECRET}, 403),
+    ("snapshot missing secret", "GET", "/peer/catalog/1/repl/snapshot", None,
+     {"X-Bazar-Secret": NOSECRET}, 403),
+    ("state bad secret", "GET", "/replica/order/2/state", None, {"X-Bazar-Secret": ALMOST}, 403),
+    ("catalog restock without secret (no admin token either)", "POST", "/catalog/books/1/restock",
+     {"count": 1000, "key": "hostile-restock"}, {"X-Bazar-Secret": NOSECRET}, 403),
+    ("order purchase without secret", "POST", "/order/purchase/1", None,
+     {"Idempotency-Key": "hostile-buy", "X-Bazar-Secret": NOSECRET}, 403),
 ]
 
 
@@ -405,7 +438,16 @@ def test_internal_hostile(cluster, before, name, method, path, body, headers, st
         parts = path.split("/")
         state = _replica_state(cluster, parts[2], int(parts[3])) if parts[1] == "peer" else None
         body = _sub_pos(body, state) if state else json.dumps(body).encode()
-    r = cluster.internal(method, path, body, headers)
+    headers = dict(headers or {})
+    send_secret = headers.get("X-Bazar-Secret") is not NOSECRET
+    if not send_secret:
+        del headers["X-Bazar-Secret"]
+    sec = headers.get("X-Bazar-Secret")
+    if sec in (ALMOST, SHORT, LONG):
+        real = cluster.secret
+        headers["X-Bazar-Secret"] = {ALMOST: real[:-1] + ("0" if real[-1] != "0" else "1"),
+                                     SHORT: real[:-1], LONG: real + "0"}[sec]
+    r = cluster.internal(method, path, body, headers, secret=send_secret)
     _check(r, status, name)
     assert r.status < 500
 
