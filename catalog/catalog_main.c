@@ -27,10 +27,7 @@ int main(int argc, char **argv)
         fcgi_service_close(&svc);
         return 2;
     }
-    fcgi_cache *cache = NULL;
-    if (svc.cfg.cache)
-        cache = fcgi_cache_new(svc.cfg.redis, svc.cfg.redis_timeout_ms, svc.cfg.cache_ttl_s,
-                               svc.cfg.cache_guard);
+    fcgi_cache *cache = fcgi_service_cache(&svc);
     catalog_routes_init(svc.repl, cache);
     int rc = fcgi_service_run(&svc, catalog_routes, catalog_nroutes, NULL);
     fcgi_cache_free(cache);

@@ -24,6 +24,13 @@ info() { printf 'bazar: %s\n' "$*"; }
 warn() { printf 'bazar: warning: %s\n' "$*" >&2; }
 
 # --- environment (docs/INTERFACES.md) -------------------------------------------------------
+# On a host of a multi-host cluster, deploy/cluster writes the whole environment into
+# host.env next to the copied build and points BAZAR_HOST_ENV at it.
+if [[ -n "${BAZAR_HOST_ENV:-}" ]]; then
+    [[ -r "$BAZAR_HOST_ENV" ]] || die "BAZAR_HOST_ENV=$BAZAR_HOST_ENV: not readable"
+    # shellcheck source=/dev/null
+    . "$BAZAR_HOST_ENV"
+fi
 BAZAR_VAR="${BAZAR_VAR:-$REPO/var}"
 BAZAR_BIN="${BAZAR_BIN:-$REPO/bin}"
 BAZAR_LISTEN="${BAZAR_LISTEN:-127.0.0.1}"
@@ -52,6 +59,43 @@ off | 0 | no | false) BAZAR_CACHE=off ;;
 *) die "BAZAR_CACHE=$BAZAR_CACHE: expected on or off" ;;
 esac
 [[ "$BAZAR_LISTEN" =~ ^[A-Za-z0-9.:_-]+$ ]] || die "BAZAR_LISTEN=$BAZAR_LISTEN: not an address"
+
+# --- roles and addresses: everything here, or this host's part of a cluster ---------------
+# BAZAR_ROLES      "all" (default), or what this host runs: frontend redis catalog:N order:N
+#                  (nginx always runs: every host reaches the replicas through its own).
+# BAZAR_CATALOG_HOSTS / BAZAR_ORDER_HOSTS
+#                  the address of replica 1, 2, ... of each service. When set, every FastCGI
+#                  pool listens on TCP at its host's address (BAZAR_FCGI_PORT plus a fixed
+#                  offset, see pool_port) instead of a unix socket, and nginx reaches the
+#                  replicas of other hosts there.
+# BAZAR_FRONTEND_HOSTS  the front-end hosts' addresses (upstream frontend).
+# BAZAR_REDIS      host:port of the Redis every catalog replica and front end uses (TCP mode).
+BAZAR_ROLES="${BAZAR_ROLES:-all}"
+BAZAR_ROLES="${BAZAR_ROLES//,/ }"
+BAZAR_CATALOG_HOSTS="${BAZAR_CATALOG_HOSTS:-}"
+BAZAR_ORDER_HOSTS="${BAZAR_ORDER_HOSTS:-}"
+BAZAR_FRONTEND_HOSTS="${BAZAR_FRONTEND_HOSTS:-}"
+BAZAR_REDIS="${BAZAR_REDIS:-}"
+BAZAR_FCGI_PORT="${BAZAR_FCGI_PORT:-9000}"
+check_range BAZAR_FCGI_PORT "$BAZAR_FCGI_PORT" 1 65000
+BAZAR_FCGI_PORT=$((10#$BAZAR_FCGI_PORT))
+for role in $BAZAR_ROLES; do
+    [[ "$role" =~ ^(all|frontend|redis|catalog:[1-7]|order:[1-7])$ ]] ||
+        die "BAZAR_ROLES: unknown role '$role' (all, frontend, redis, catalog:N, order:N)"
+done
+if [[ -n "$BAZAR_CATALOG_HOSTS" ]]; then TCP=1; else TCP=0; fi
+if ((TCP)); then
+    read -r -a CATALOG_HOSTS <<<"$BAZAR_CATALOG_HOSTS"
+    read -r -a ORDER_HOSTS <<<"$BAZAR_ORDER_HOSTS"
+    read -r -a FRONTEND_HOSTS <<<"$BAZAR_FRONTEND_HOSTS"
+    ((${#CATALOG_HOSTS[@]} == BAZAR_CATALOG_REPLICAS)) ||
+        die "BAZAR_CATALOG_HOSTS lists ${#CATALOG_HOSTS[@]} addresses for $BAZAR_CATALOG_REPLICAS replicas"
+    ((${#ORDER_HOSTS[@]} == BAZAR_ORDER_REPLICAS)) ||
+        die "BAZAR_ORDER_HOSTS lists ${#ORDER_HOSTS[@]} addresses for $BAZAR_ORDER_REPLICAS replicas"
+    ((${#FRONTEND_HOSTS[@]} > 0)) || die "BAZAR_FRONTEND_HOSTS is empty"
+    [[ "$BAZAR_REDIS" =~ ^[A-Za-z0-9._-]+:[0-9]+$ ]] || die "BAZAR_REDIS=$BAZAR_REDIS: expected host:port"
+    [[ "$BAZAR_ROLES" != all ]] || die "BAZAR_ROLES must list this host's roles when BAZAR_CATALOG_HOSTS is set"
+fi
 
 mkdir -p "$BAZAR_VAR" || die "cannot create BAZAR_VAR=$BAZAR_VAR"
 VAR="$(cd "$BAZAR_VAR" && pwd -P)"
@@ -90,18 +134,80 @@ if getent group nogroup >/dev/null 2>&1; then RUN_GROUP=nogroup; else RUN_GROUP=
 nginx_cmd() { nginx -p "$NGINX_PREFIX" -c "$NGINX_CONF" -e "$NGINX_ERROR_LOG" "$@"; }
 
 # --- components --------------------------------------------------------------------------------
-# Every FastCGI pool as "name children program replica-arg"; name is also the socket/pid-file stem.
+# has_role ROLE: this host runs ROLE (frontend, redis, catalog:N, order:N).
+has_role() { [[ "$BAZAR_ROLES" == all || " $BAZAR_ROLES " == *" $1 "* ]]; }
+
+# replica_count SERVICE
+replica_count() {
+    if [[ $1 == catalog ]]; then echo "$BAZAR_CATALOG_REPLICAS"; else echo "$BAZAR_ORDER_REPLICAS"; fi
+}
+
+# Every FastCGI pool this host runs as "name children program replica-arg"; name is also the
+# socket/pid-file stem.
 pools() {
-    local n
-    for ((n = 1; n <= BAZAR_CATALOG_REPLICAS; n++)); do
-        echo "catalog-$n 3 catalog $n"
-        echo "catalog-$n.peer 2 catalog $n"
+    local n svc
+    for svc in catalog order; do
+        for ((n = 1; n <= $(replica_count $svc); n++)); do
+            has_role "$svc:$n" || continue
+            echo "$svc-$n 3 $svc $n"
+            echo "$svc-$n.peer 2 $svc $n"
+        done
     done
-    for ((n = 1; n <= BAZAR_ORDER_REPLICAS; n++)); do
-        echo "order-$n 3 order $n"
-        echo "order-$n.peer 2 order $n"
+    if has_role frontend; then echo "frontend 4 frontend -"; fi
+}
+
+# pool_port NAME: the TCP port of a pool in TCP mode: BAZAR_FCGI_PORT for the front end,
+# +100+N / +110+N for catalog replica N's client / peer pool, +200+N / +210+N for order.
+pool_port() {
+    local name="$1" n off
+    case "$name" in
+    frontend) echo "$BAZAR_FCGI_PORT"; return ;;
+    catalog-*) off=100 ;;
+    order-*) off=200 ;;
+    *) die "pool_port: unknown pool $name" ;;
+    esac
+    n="${name#*-}"
+    if [[ "$n" == *.peer ]]; then n="${n%.peer}" off=$((off + 10)); fi
+    echo $((BAZAR_FCGI_PORT + off + n))
+}
+
+# pool_host NAME: the address of the host that runs a replica's pool (TCP mode).
+pool_host() {
+    local name="${1%.peer}" n
+    n="${name#*-}"
+    case "$name" in
+    catalog-*) echo "${CATALOG_HOSTS[n - 1]}" ;;
+    order-*) echo "${ORDER_HOSTS[n - 1]}" ;;
+    *) echo "$BAZAR_LISTEN" ;;
+    esac
+}
+
+# pool_addr NAME [HOST]: where nginx reaches a pool: unix:SOCKET, or HOST:PORT in TCP mode.
+pool_addr() {
+    if ((TCP)); then
+        echo "${2:-$(pool_host "$1")}:$(pool_port "$1")"
+    else
+        echo "unix:$RUN/$1.sock"
+    fi
+}
+
+# subst TEMPLATE KEY=VALUE...: the template with every @KEY@ replaced by VALUE (literally:
+# no sed, no envsubst, no escaping issues). Fails on any placeholder left over.
+subst() {
+    local tpl="$1" text kv key val left
+    shift
+    [[ -r "$tpl" ]] || die "missing template $tpl"
+    text="$(cat "$tpl")"
+    for kv in "$@"; do
+        key="${kv%%=*}"
+        val="${kv#*=}"
+        text="${text//"@$key@"/"$val"}"
     done
-    echo "frontend 4 frontend -"
+    if [[ "$text" =~ @[A-Z][A-Z_]*@ ]]; then
+        left="${BASH_REMATCH[0]}"
+        die "$tpl: placeholder $left was not rendered"
+    fi
+    printf '%s\n' "$text"
 }
 
 # --- pid files -------------------------------------------------------------------------------

@@ -5,35 +5,65 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # write_atomic OUT MODE: stdin to OUT via a temporary file in the same directory, so a
-# reader (nginx reload, a starting program) never sees half a file.
+# reader (nginx reload, a starting program) never sees half a file. An unchanged file is
+# left alone; a changed file under nginx/ marks the nginx configuration as changed
+# ($NGINX_CHANGED), so deploy/start.sh reloads a running nginx only when there is news.
 write_atomic() {
     local out="$1" mode="$2" tmp
     tmp="$(mktemp "$out.XXXXXX")"
     cat >"$tmp"
     chmod "$mode" "$tmp"
-    mv -f "$tmp" "$out"
-}
-
-# subst TEMPLATE KEY=VALUE...: the template with every @KEY@ replaced by VALUE (literally:
-# no sed, no envsubst, no escaping issues). Fails on any placeholder left over.
-subst() {
-    local tpl="$1" text kv key val left
-    shift
-    [[ -r "$tpl" ]] || die "missing template $tpl"
-    text="$(cat "$tpl")"
-    for kv in "$@"; do
-        key="${kv%%=*}"
-        val="${kv#*=}"
-        text="${text//"@$key@"/"$val"}"
-    done
-    if [[ "$text" =~ @[A-Z][A-Z_]*@ ]]; then
-        left="${BASH_REMATCH[0]}"
-        die "$tpl: placeholder $left was not rendered"
+    if [[ -e "$out" ]] && cmp -s "$tmp" "$out"; then
+        rm -f "$tmp"
+        chmod "$mode" "$out"
+        return 0
     fi
-    printf '%s\n' "$text"
+    mv -f "$tmp" "$out"
+    if [[ "$out" == "$VAR/nginx/"* ]]; then : >"$NGINX_CHANGED"; fi
 }
 
 mkdir -p "$VAR/nginx" "$RUN" "$LOGDIR"
+NGINX_CHANGED="$VAR/nginx/.changed"
+
+# The secrets first: redis.conf carries the cluster secret in TCP mode.
+# --- admin.token and cluster.secret: 32 random bytes as 64 hex digits, 0600, created once --
+# The admin token guards the admin API; the cluster secret goes with every internal call
+# (X-Bazar-Secret) and the replicas refuse calls without it. On a cluster, deploy/cluster
+# puts the same cluster.secret on every host before this runs.
+gen_secret() { # FILE LABEL
+    local f="$1"
+    if [[ ! -s "$f" ]]; then
+        (
+            umask 077
+            tmp="$(mktemp "$f.XXXXXX")"
+            # No trailing newline: the file is the secret, byte for byte.
+            od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$tmp"
+            chmod 0600 "$tmp"
+            mv -f "$tmp" "$f"
+        )
+        [[ "$(wc -c <"$f")" -eq 64 ]] || die "could not generate $f"
+        info "generated $2 in $f"
+    else
+        chmod 0600 "$f"
+    fi
+}
+gen_secret "$VAR/admin.token" "admin token"
+gen_secret "$VAR/cluster.secret" "cluster secret"
+
+# Redis: a unix socket on one host; on a cluster also TCP on the Redis host's address,
+# password-protected with the cluster secret (so the rendered file is 0600).
+if ((TCP)); then
+    redis_addr="$BAZAR_REDIS"
+    redis_auth=on
+    redis_net="port ${BAZAR_REDIS##*:}
+bind ${BAZAR_REDIS%:*}
+protected-mode yes
+requirepass $(cat "$VAR/cluster.secret")"
+else
+    redis_addr="unix:$RUN/redis.sock"
+    redis_auth=off
+    redis_net="port 0"
+fi
 
 # --- bazar.conf ---------------------------------------------------------------------------
 {
@@ -43,6 +73,8 @@ mkdir -p "$VAR/nginx" "$RUN" "$LOGDIR"
         CATALOG_REPLICAS="$BAZAR_CATALOG_REPLICAS" \
         ORDER_REPLICAS="$BAZAR_ORDER_REPLICAS" \
         CACHE="$BAZAR_CACHE" \
+        REDIS="$redis_addr" \
+        REDIS_AUTH="$redis_auth" \
         SEED_FILE="$REPO/catalog/books.tsv"
     if [[ -n "$BAZAR_CONF_EXTRA" ]]; then
         printf '\n# From BAZAR_CONF_EXTRA:\n%s\n' "$BAZAR_CONF_EXTRA"
@@ -50,7 +82,7 @@ mkdir -p "$VAR/nginx" "$RUN" "$LOGDIR"
 } | write_atomic "$CONF" 0644
 
 # --- redis.conf ---------------------------------------------------------------------------
-subst "$DEPLOY/redis.conf.in" VAR="$VAR" | write_atomic "$VAR/redis.conf" 0644
+subst "$DEPLOY/redis.conf.in" VAR="$VAR" REDIS_NET="$redis_net" | write_atomic "$VAR/redis.conf" 0600
 
 # --- nginx.conf -----------------------------------------------------------------------------
 if is_root; then
@@ -86,14 +118,21 @@ limit_burst="${BAZAR_LIMIT_BURST:-4000}"
 [[ "$limit_burst" =~ ^[0-9]{1,7}$ ]] || die "BAZAR_LIMIT_BURST must be 0..9999999"
 subst "$REPO/nginx/nginx.conf.in" \
     VAR="$VAR" \
-    WWW="$www" \
     LISTEN_HOST="$LISTEN_HOST" \
-    PUBLIC_PORT="$BAZAR_PUBLIC_PORT" \
     INTERNAL_PORT="$BAZAR_INTERNAL_PORT" \
     USER_DIRECTIVE="$user_directive" \
-    LIMIT_RATE="$limit_rate" \
-    LIMIT_BURST="$limit_burst" |
+    LIMIT_RATE="$limit_rate" |
     write_atomic "$NGINX_CONF" 0644
+if has_role frontend; then
+    subst "$REPO/nginx/public.conf.in" \
+        VAR="$VAR" \
+        WWW="$www" \
+        LISTEN_HOST="$LISTEN_HOST" \
+        PUBLIC_PORT="$BAZAR_PUBLIC_PORT" \
+        LIMIT_BURST="$limit_burst"
+else
+    echo "# No front end on this host (BAZAR_ROLES=$BAZAR_ROLES): no public listener."
+fi | write_atomic "$VAR/nginx/public.conf" 0644
 
 # --- errors.conf: JSON bodies for the errors nginx produces itself ---------------------------
 errors=("400:bad request" "404:not found" "405:method not allowed"
@@ -120,12 +159,12 @@ errors=("400:bad request" "404:not found" "405:method not allowed"
 } | write_atomic "$VAR/nginx/errors.conf" 0644
 
 # --- replicas.conf: one location per replica and pool on the internal listener --------------
-replica_location() { # PATH-PREFIX SOCKET
+replica_location() { # PATH-PREFIX ADDRESS
     cat <<EOF
 location $1/ {
     include /etc/nginx/fastcgi_params;
     fastcgi_param BAZAR_PREFIX $1;
-    fastcgi_pass unix:$2;
+    fastcgi_pass $2;
     fastcgi_connect_timeout 1s;
     fastcgi_read_timeout 5s;
     fastcgi_send_timeout 5s;
@@ -141,61 +180,32 @@ EOF
     for svc in catalog order; do
         if [[ $svc == catalog ]]; then count=$BAZAR_CATALOG_REPLICAS; else count=$BAZAR_ORDER_REPLICAS; fi
         for ((n = 1; n <= count; n++)); do
-            replica_location "/replica/$svc/$n" "$RUN/$svc-$n.sock"
-            replica_location "/peer/$svc/$n" "$RUN/$svc-$n.peer.sock"
+            replica_location "/replica/$svc/$n" "$(pool_addr "$svc-$n")"
+            replica_location "/peer/$svc/$n" "$(pool_addr "$svc-$n.peer")"
         done
     done
 } | write_atomic "$VAR/nginx/replicas.conf" 0644
 
-# --- upstreams.conf: rendered only when absent or the topology changed ----------------------
-servers() { # SERVICE COUNT
-    local n
-    for ((n = 1; n <= $2; n++)); do
-        echo "    server unix:$RUN/$1-$n.sock max_fails=1 fail_timeout=3s;"
-    done
-}
+# --- upstreams.conf: the operator's file -------------------------------------------------------
+# On one host it is rendered (deploy/upstreams.sh) only when absent or when the topology
+# changed (first line), so edits survive restarts. On a cluster, deploy/cluster keeps the one
+# copy the operator edits and ships it as BAZAR_UPSTREAMS_SRC; it is installed as it is.
 upstreams="$VAR/nginx/upstreams.conf"
-marker="# bazar upstreams catalog=$BAZAR_CATALOG_REPLICAS order=$BAZAR_ORDER_REPLICAS var=$VAR"
-current=""
-if [[ -e "$upstreams" ]]; then
-    IFS= read -r current <"$upstreams" || true
-fi
-if [[ "$current" != "$marker" ]]; then
+if [[ -n "${BAZAR_UPSTREAMS_SRC:-}" ]]; then
+    [[ -r "$BAZAR_UPSTREAMS_SRC" ]] || die "BAZAR_UPSTREAMS_SRC=$BAZAR_UPSTREAMS_SRC: not readable"
+    write_atomic "$upstreams" 0644 <"$BAZAR_UPSTREAMS_SRC"
+else
+    marker="$(bash "$DEPLOY/upstreams.sh" | head -n 1)"
+    current=""
     if [[ -e "$upstreams" ]]; then
-        cp -p "$upstreams" "$upstreams.bak"
-        info "topology changed: re-rendered $upstreams (previous copy kept as upstreams.conf.bak)"
+        IFS= read -r current <"$upstreams" || true
     fi
-    catalog_servers="$(servers catalog "$BAZAR_CATALOG_REPLICAS")"
-    order_servers="$(servers order "$BAZAR_ORDER_REPLICAS")"
-    subst "$REPO/nginx/upstreams.conf.in" \
-        VAR="$VAR" \
-        CATALOG_REPLICAS="$BAZAR_CATALOG_REPLICAS" \
-        ORDER_REPLICAS="$BAZAR_ORDER_REPLICAS" \
-        CATALOG_SERVERS="$catalog_servers" \
-        ORDER_SERVERS="$order_servers" |
-        write_atomic "$upstreams" 0644
+    if [[ "$current" != "$marker" ]]; then
+        if [[ -e "$upstreams" ]]; then
+            cp -p "$upstreams" "$upstreams.bak"
+            info "topology changed: re-rendered $upstreams (previous copy kept as upstreams.conf.bak)"
+        fi
+        bash "$DEPLOY/upstreams.sh" | write_atomic "$upstreams" 0644
+    fi
 fi
 
-# --- admin.token and cluster.secret: 32 random bytes as 64 hex digits, 0600, created once --
-# The admin token guards the admin API; the cluster secret goes with every internal call
-# (X-Bazar-Secret) and the replicas refuse calls without it. On a cluster, deploy/cluster
-# puts the same cluster.secret on every host before this runs.
-gen_secret() { # FILE LABEL
-    local f="$1"
-    if [[ ! -s "$f" ]]; then
-        (
-            umask 077
-            tmp="$(mktemp "$f.XXXXXX")"
-            # No trailing newline: the file is the secret, byte for byte.
-            od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$tmp"
-            chmod 0600 "$tmp"
-            mv -f "$tmp" "$f"
-        )
-        [[ "$(wc -c <"$f")" -eq 64 ]] || die "could not generate $f"
-        info "generated $2 in $f"
-    else
-        chmod 0600 "$f"
-    fi
-}
-gen_secret "$VAR/admin.token" "admin token"
-gen_secret "$VAR/cluster.secret" "cluster secret"

@@ -10,6 +10,10 @@ done
 for prog in catalog order frontend; do
     [[ -x "$BIN/$prog" ]] || die "$BIN/$prog is missing: run 'make' first (or set BAZAR_BIN)"
 done
+# BAZAR_START_WAIT=none starts the processes and returns at once (deploy/cluster starts
+# every host first, then waits: a replica is not ready until it hears its peers).
+BAZAR_START_WAIT="${BAZAR_START_WAIT:-all}"
+[[ "$BAZAR_START_WAIT" =~ ^(all|none)$ ]] || die "BAZAR_START_WAIT=$BAZAR_START_WAIT: expected all or none"
 
 bash "$DEPLOY/render.sh"
 
@@ -63,23 +67,26 @@ start_redis() {
 
 # --- FastCGI pools ---------------------------------------------------------------------------
 # start_pool NAME CHILDREN PROGRAM REPLICA|-: (re)spawns the pool unless every pid in its
-# pid file is alive and its socket exists.
+# pid file is alive and its socket exists. In TCP mode (a cluster) the pool listens on its
+# host's address and port (lib.sh pool_port) instead of a unix socket.
 start_pool() {
     local name="$1" children="$2" prog="$3" replica="$4"
     local sock="$RUN/$name.sock" pidf="$RUN/$name.pid" out="$LOGDIR/spawn-$name.log"
     local -a opts cmd spawned recorded
     local rc
-    if pids_alive "$pidf" "$prog" && [[ -S "$sock" ]]; then
+    if pids_alive "$pidf" "$prog" && { ((TCP)) || [[ -S "$sock" ]]; }; then
         return 0
     fi
     # Partly dead (or never started): stop what is left of it, by pid only, then respawn.
     kill_pidfile "$pidf" "$prog"
     rm -f "$sock"
-    opts=(-s "$sock" -F "$children" -P "$pidf")
-    if is_root; then
-        opts+=(-U "$RUN_USER" -G "$RUN_GROUP" -M 0660)
+    opts=(-F "$children" -P "$pidf")
+    if ((TCP)); then
+        opts+=(-a "$BAZAR_LISTEN" -p "$(pool_port "$name")")
+    elif is_root; then
+        opts+=(-s "$sock" -U "$RUN_USER" -G "$RUN_GROUP" -M 0660)
     else
-        opts+=(-M 0600)
+        opts+=(-s "$sock" -M 0600)
     fi
     cmd=("$BIN/$prog" -c "$CONF")
     [[ "$replica" == - ]] || cmd+=(-r "$replica")
@@ -109,7 +116,7 @@ program_log() { # PROGRAM REPLICA|-
     if [[ "$2" == - ]]; then echo "$LOGDIR/$1.log"; else echo "$LOGDIR/$1-$2.log"; fi
 }
 
-start_redis
+if has_role redis; then start_redis; fi
 # Catalog replicas, then order replicas, then the front end (the order of pools()).
 while read -r name children prog replica; do
     start_pool "$name" "$children" "$prog" "$replica"
@@ -130,8 +137,11 @@ if ! nginx_cmd -t -q </dev/null >"$out" 2>&1; then
     fail "nginx configuration test failed ($NGINX_CONF)" "$out"
 fi
 if pids_alive "$RUN/nginx.pid" nginx; then
-    # Already running: apply the freshly rendered configuration gracefully.
-    nginx_cmd -s reload </dev/null >"$out" 2>&1 || fail "nginx reload failed" "$out" "$NGINX_ERROR_LOG"
+    # Already running: apply a changed configuration gracefully (render.sh flags changes).
+    if [[ -e "$VAR/nginx/.changed" ]]; then
+        nginx_cmd -s reload </dev/null >"$out" 2>&1 || fail "nginx reload failed" "$out" "$NGINX_ERROR_LOG"
+        started+=("nginx(reloaded)")
+    fi
 else
     kill_pidfile "$RUN/nginx.pid" nginx
     nginx_cmd </dev/null >"$out" 2>&1 || fail "nginx did not start" "$out" "$NGINX_ERROR_LOG"
@@ -141,24 +151,32 @@ else
     started+=(nginx)
 fi
 
+rm -f "$VAR/nginx/.changed"
+
 # --- ready? ----------------------------------------------------------------------------------
+if [[ "$BAZAR_START_WAIT" == none ]]; then
+    info "started without waiting (${started[*]:-nothing new}; state $VAR)"
+    exit 0
+fi
 # Every replica first, through its own route: a replica answers 503 until its
 # first read lease (it needs nginx up to hear the primary), and a 503 through
 # the upstream block would make nginx shun it for fail_timeout (passive check).
 for svc in catalog order; do
-    if [[ $svc == catalog ]]; then count=$BAZAR_CATALOG_REPLICAS; else count=$BAZAR_ORDER_REPLICAS; fi
-    for ((n = 1; n <= count; n++)); do
+    for ((n = 1; n <= $(replica_count $svc); n++)); do
+        has_role "$svc:$n" || continue
         if ! code="$(wait_for_http "$INTERNAL_URL/replica/$svc/$n/health" 200 20)"; then
             fail "$svc replica $n is not serving (health $code after 20 s)" "$LOGDIR/$svc-$n.log"
         fi
     done
 done
-if ! code="$(wait_for_http "$PUBLIC_URL/health" 200 10)"; then
+if has_role frontend && ! code="$(wait_for_http "$PUBLIC_URL/health" 200 10)"; then
     fail "$PUBLIC_URL/health answered $code instead of 200 within 10 s" \
         "$LOGDIR/frontend.log" "$NGINX_ERROR_LOG"
 fi
+if has_role frontend; then where="at $PUBLIC_URL/"; else where="(roles: $BAZAR_ROLES)"; fi
+what="catalog x$BAZAR_CATALOG_REPLICAS, order x$BAZAR_ORDER_REPLICAS; internal $INTERNAL_URL; state $VAR"
 if ((${#started[@]} == 0)); then
-    info "already running at $PUBLIC_URL/ (catalog x$BAZAR_CATALOG_REPLICAS, order x$BAZAR_ORDER_REPLICAS; internal $INTERNAL_URL; state $VAR)"
+    info "already running $where ($what)"
 else
-    info "up at $PUBLIC_URL/ (catalog x$BAZAR_CATALOG_REPLICAS, order x$BAZAR_ORDER_REPLICAS; internal $INTERNAL_URL; state $VAR; started: ${started[*]})"
+    info "up $where ($what; started: ${started[*]})"
 fi

@@ -23,15 +23,28 @@ show() { # NAME PIDFILE COMM [SOCKET]
     printf '%-18s %-9s pids: %s\n' "$name" "$state" "${pids:--}"
 }
 
-show redis "$RUN/redis.pid" redis-server "$RUN/redis.sock"
+if has_role redis; then show redis "$RUN/redis.pid" redis-server "$RUN/redis.sock"; fi
 while read -r name _ prog _; do
-    show "$name" "$RUN/$name.pid" "$prog" "$RUN/$name.sock"
+    if ((TCP)); then sock=""; else sock="$RUN/$name.sock"; fi
+    show "$name" "$RUN/$name.pid" "$prog" "$sock"
 done < <(pools)
 show nginx "$RUN/nginx.pid" nginx
 
-code="$(http_code "$PUBLIC_URL/health")"
-if [[ "$code" == 200 ]]; then state=ok; else state="http $code" bad=1; fi
-printf '%-18s %-9s %s\n' health "$state" "$PUBLIC_URL/health"
+health() { # LABEL URL
+    local code state
+    code="$(http_code "$2")"
+    if [[ "$code" == 200 ]]; then state=ok; else state="http $code" bad=1; fi
+    printf '%-18s %-9s %s\n' "$1" "$state" "$2"
+}
+# On a cluster host, each local replica's own health; on the front-end host the public one.
+if [[ "$BAZAR_ROLES" != all ]]; then
+    for svc in catalog order; do
+        for ((n = 1; n <= $(replica_count $svc); n++)); do
+            if has_role "$svc:$n"; then health "$svc-$n health" "$INTERNAL_URL/replica/$svc/$n/health"; fi
+        done
+    done
+fi
+if has_role frontend; then health health "$PUBLIC_URL/health"; fi
 if ((bad)); then
     exit 3
 fi

@@ -28,6 +28,7 @@
  * persistence, so a restarted Redis starts empty and cannot serve values
  * that missed a DEL while it was down. */
 #include "fcgi_cache.h"
+#include "fcgi_secret.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ struct fcgi_cache {
     int timeout_ms;
     int ttl_s;
     int guard;
+    char password[FCGI_SECRET_MAX]; /* AUTH after connecting, or "" */
     fcgi_cache_stats stats;
 };
 
@@ -78,6 +80,14 @@ fcgi_cache *fcgi_cache_new(const char *addr, int timeout_ms, int ttl_s, int guar
         c->port = atoi(colon + 1);
     }
     return c;
+}
+
+int fcgi_cache_set_password(fcgi_cache *c, const char *password)
+{
+    if (strlen(password) >= sizeof c->password)
+        return -1;
+    snprintf(c->password, sizeof c->password, "%s", password);
+    return 0;
 }
 
 static void drop(fcgi_cache *c, const char *why)
@@ -119,6 +129,18 @@ static redisContext *conn(fcgi_cache *c)
         redisFree(rc);
         c->retry_at = fcgi_now_ms() + RETRY_MS;
         return NULL;
+    }
+    if (c->password[0]) {
+        redisReply *r = redisCommand(rc, "AUTH %s", c->password);
+        int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+        if (!ok) {
+            LOG_WARN("redis: AUTH refused; bypassing the cache");
+            redisFree(rc);
+            c->retry_at = fcgi_now_ms() + RETRY_MS;
+            return NULL;
+        }
     }
     c->rc = rc;
     return rc;

@@ -24,6 +24,10 @@ enum fcgi_cache_result {
 fcgi_cache *fcgi_cache_new(const char *addr, int timeout_ms, int ttl_s, int guard);
 void fcgi_cache_free(fcgi_cache *c);
 
+/* Every new connection first sends AUTH <password> (a Redis reachable over
+ * the network has requirepass). Returns -1 when it is too long. */
+int fcgi_cache_set_password(fcgi_cache *c, const char *password);
+
 /* Looks `key` up. On HIT *val is a malloc'd NUL-terminated copy (caller
  * frees) of *len bytes. On MISS, when nobody else is filling the key, this
  * caller takes the fill lease and lease[] holds its token (else lease[0]==0). */

@@ -23,6 +23,7 @@ typedef struct fcgi_config {
     int cache_guard;                    /* bool: lease guard against stale fills */
     int cache_ttl_s;                    /* TTL of a cached lookup, 1..86400 */
     int redis_timeout_ms;               /* connect/command timeout, 1..10000 */
+    int redis_auth;                     /* bool: AUTH with the cluster secret (TCP Redis) */
     char admin_token[FCGI_CONFIG_STR];  /* empty: read var_dir/admin.token */
     char cluster_secret[FCGI_CONFIG_STR]; /* empty: read var_dir/cluster.secret; sent on and
                                            * required by every internal call */

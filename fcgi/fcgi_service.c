@@ -89,6 +89,25 @@ int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *
     return s->repl ? 0 : -1;
 }
 
+fcgi_cache *fcgi_service_cache(fcgi_service *s)
+{
+    if (!s->cfg.cache)
+        return NULL;
+    fcgi_cache *c = fcgi_cache_new(s->cfg.redis, s->cfg.redis_timeout_ms, s->cfg.cache_ttl_s,
+                                   s->cfg.cache_guard);
+    if (!c) {
+        LOG_ERROR("redis = %s: not unix:/path or host:port; running without the cache",
+                  s->cfg.redis);
+        return NULL;
+    }
+    if (s->cfg.redis_auth && fcgi_cache_set_password(c, s->cfg.cluster_secret) != 0) {
+        LOG_ERROR("cluster secret too long for Redis AUTH; running without the cache");
+        fcgi_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *ctx)
 {
     /* The front end names its own tier in Server-Timing on every answer. */

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include "fcgi_cache.h"
 #include "fcgi_config.h"
 #include "fcgi_http.h"
 #include "repl.h"
@@ -29,6 +30,11 @@ int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *progra
  * and primary. Returns 0 or -1 with the reason in err. */
 int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *err,
                             size_t errlen);
+
+/* The Redis cache client the config asks for: NULL when the cache is off
+ * (or the client cannot be made, which is logged), authenticated with the
+ * cluster secret when redis_auth is on. Free with fcgi_cache_free. */
+fcgi_cache *fcgi_service_cache(fcgi_service *s);
 
 /* Runs the request loop with the config's body limit. Returns its result. */
 int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *ctx);

@@ -25,9 +25,7 @@ int main(int argc, char **argv)
         fcgi_service_close(&svc);
         return 2;
     }
-    if (svc.cfg.cache)
-        front_ctx.cache = fcgi_cache_new(svc.cfg.redis, svc.cfg.redis_timeout_ms,
-                                         svc.cfg.cache_ttl_s, svc.cfg.cache_guard);
+    front_ctx.cache = fcgi_service_cache(&svc);
     int rc = fcgi_service_run(&svc, front_routes, front_nroutes, NULL);
     fcgi_cache_free(front_ctx.cache);
     fcgi_service_close(&svc);
