@@ -327,7 +327,8 @@ static void buf_fmt(buf *b, const char *fmt, ...)
 }
 
 /* Builds the append message carrying the logged entries [from..to] (at most
- * REPL_BATCH). When the log no longer reaches back to `from`, the message
+ * REPL_BATCH entries, and fewer when they would not fit in 7/8 of the
+ * body_limit that the receiving peer enforces). When the log no longer reaches back to `from`, the message
  * says "snapshot" instead. Returns 0 or -1; the caller frees b->p. */
 static int build_append(repl_t *r, int64_t epoch, int64_t from, int64_t to, int64_t sent_ms,
                         buf *b)
@@ -348,14 +349,19 @@ static int build_append(repl_t *r, int64_t epoch, int64_t from, int64_t to, int6
             r->m.service, epoch, r->self, from, prev ? prev : (int64_t)-1, to, sent_ms);
     int rc, first = 1, reaches = 1;
     int64_t expect = from;
+    size_t budget = (size_t)r->cfg->body_limit / 8 * 7;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t pos = sqlite3_column_int64(st, 0);
         if (pos != expect) {
             reaches = 0;
             break;
         }
-        expect++;
         const char *op = (const char *)sqlite3_column_text(st, 2);
+        /* Stop before the message outgrows what a peer accepts (body_limit):
+         * the peer answers with what it applied and gets the rest next. */
+        if (!first && b->len + (op ? strlen(op) : 2) + 96 > budget)
+            break;
+        expect++;
         buf_fmt(b, "%s{\"pos\":%" PRId64 ",\"epoch\":%" PRId64 ",\"op\":", first ? "" : ",", pos,
                 (int64_t)sqlite3_column_int64(st, 1));
         buf_add(b, op ? op : "{}", op ? strlen(op) : 2);

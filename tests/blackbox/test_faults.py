@@ -312,6 +312,27 @@ def test_restarted_replica_replays_exactly_what_it_missed(make_cluster):
     assert rep["snapshots"] == 0
 
 
+def test_order_replica_catches_up_a_gap_bigger_than_one_message(make_cluster):
+    """An order backup is down during 400 purchases with long idempotency keys
+    (open + close: 800 entries of 130 to 230 bytes, so a full batch of entries
+    is more than one append message may carry within a peer's body limit);
+    restarted, it replays all of them and rejoins."""
+    c = make_cluster()
+    set_stock(c, 4, 400)
+    victim = backup_of(c, "order")
+    before = wait_converged(c)["order"]["replicas"][victim - 1]["applied"]
+    signal_replica(c, "order", victim, signal.SIGKILL)
+    for k in range(400):
+        r = buy(c, 4, "gap-%04d-%s" % (k, "k" * 110))
+        assert r.status == 200, describe(r)
+    restart(c)
+    st = wait_converged(c)
+    rep = st["order"]["replicas"][victim - 1]
+    assert rep["applied"] >= before + 800
+    assert rep["replayed"] == rep["applied"] - before, rep
+    assert rep["snapshots"] == 0
+
+
 def test_restarted_replica_installs_snapshot_when_log_is_trimmed(make_cluster):
     """With a log retention shorter than the gap, the returning replica installs
     a snapshot instead, then follows the log again."""
