@@ -195,7 +195,8 @@ if [[ -n "${BAZAR_UPSTREAMS_SRC:-}" ]]; then
     [[ -r "$BAZAR_UPSTREAMS_SRC" ]] || die "BAZAR_UPSTREAMS_SRC=$BAZAR_UPSTREAMS_SRC: not readable"
     write_atomic "$upstreams" 0644 <"$BAZAR_UPSTREAMS_SRC"
 else
-    marker="$(bash "$DEPLOY/upstreams.sh" | head -n 1)"
+    fresh="$(bash "$DEPLOY/upstreams.sh")" || die "cannot render the upstreams"
+    marker="${fresh%%$'\n'*}"
     current=""
     if [[ -e "$upstreams" ]]; then
         IFS= read -r current <"$upstreams" || true
@@ -205,7 +206,7 @@ else
             cp -p "$upstreams" "$upstreams.bak"
             info "topology changed: re-rendered $upstreams (previous copy kept as upstreams.conf.bak)"
         fi
-        bash "$DEPLOY/upstreams.sh" | write_atomic "$upstreams" 0644
+        printf '%s\n' "$fresh" | write_atomic "$upstreams" 0644
     fi
 fi
 

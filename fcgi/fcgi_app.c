@@ -16,6 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <fcgiapp.h>
 
 #define JSON_MAX_DEPTH 16
@@ -554,6 +559,32 @@ static void serve_one(fcgi_request *req, const fcgi_route *routes, size_t nroute
     fcgi_metrics_request(route_index, im->sent, ms);
     request_reset(req);
     fcgi_log_set_request_id(NULL);
+}
+
+int fcgi_app_listen_address(char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(0, (struct sockaddr *)&ss, &sl) != 0)
+        return -1;
+    char host[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+        snprintf(buf, len, "unix:%.*s", (int)sizeof un->sun_path, un->sun_path);
+    } else if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        if (!inet_ntop(AF_INET, &in->sin_addr, host, sizeof host))
+            return -1;
+        snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        if (!inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host))
+            return -1;
+        snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    } else {
+        return -1;
+    }
+    return 0;
 }
 
 int fcgi_app_run(const fcgi_app_opts *opts, const fcgi_route *routes, size_t nroutes, void *ctx)

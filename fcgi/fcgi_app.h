@@ -96,6 +96,10 @@ int fcgi_content_type_is_json(const char *ct);
  * human-readable reason in `why` (may be NULL). */
 json_object *fcgi_json_parse_object(const char *buf, size_t len, char *why, size_t whylen);
 
+/* Where this process's FastCGI listener (fd 0, from spawn-fcgi) is bound:
+ * "unix:/path" or "addr:port". Returns 0, or -1 when fd 0 is not a socket. */
+int fcgi_app_listen_address(char *buf, size_t len);
+
 /* Milliseconds on a monotonic clock (for Server-Timing and timeouts). */
 double fcgi_now_ms(void);
 

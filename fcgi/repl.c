@@ -696,6 +696,21 @@ int repl_handle_append(fcgi_request *req)
     return answer(req, 200, r, applied, NULL, 0);
 }
 
+/* Appends the pids listed in a pid file (one per line) to arr. */
+static void add_pids(json_object *arr, const char *path)
+{
+    char line[32];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        long pid = strtol(line, NULL, 10);
+        if (pid > 0)
+            json_object_array_add(arr, json_object_new_int64(pid));
+    }
+    fclose(f);
+}
+
 int repl_handle_state(fcgi_request *req)
 {
     repl_t *r = current;
@@ -726,6 +741,19 @@ int repl_handle_state(fcgi_request *req)
     json_object_object_add(o, "replayed",
                            json_object_new_int64(applied - repl_get(&sh->boot_applied)));
     json_object_object_add(o, "snapshots", json_object_new_int64(repl_get(&sh->snapshots)));
+    /* Where this replica runs, as its own host sees it: the pool that
+     * answered and the pids of both pools (spawn-fcgi's pid files). */
+    char where[FCGI_CONFIG_STR + 16];
+    if (fcgi_app_listen_address(where, sizeof where) == 0)
+        json_object_object_add(o, "listen", json_object_new_string(where));
+    json_object *pids = json_object_new_array();
+    const char *suffix[2] = {"", ".peer"};
+    for (int k = 0; k < 2 && pids; k++) {
+        snprintf(where, sizeof where, "%s/run/%s-%d%s.pid", r->cfg->var_dir, r->m.service,
+                 r->self, suffix[k]);
+        add_pids(pids, where);
+    }
+    json_object_object_add(o, "pids", pids);
     return fcgi_resp_json(req, 200, o);
 }
 

@@ -1,51 +1,35 @@
 /* front_status.c - GET /status (internal) and GET /bazar/status (public): for
- * each service, each replica's role, liveness, log position, state hash and
- * local pids, gathered in parallel from the replicas' peer pools, plus Redis's
- * cache hit ratio. */
+ * each service, each replica's role, liveness, log position and state hash,
+ * gathered in parallel from the replicas' peer pools (the internal view also
+ * has where each replica listens and its pids), plus Redis's hit ratio. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "front.h"
 
-/* Appends the pids listed in a pid file (one per line) to arr. */
-static void add_pids(json_object *arr, const char *var, const char *name)
-{
-    char path[FCGI_CONFIG_STR + 64], line[32];
-    snprintf(path, sizeof path, "%s/run/%s.pid", var, name);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof line, f)) {
-        long pid = strtol(line, NULL, 10);
-        if (pid > 0)
-            json_object_array_add(arr, json_object_new_int64(pid));
-    }
-    fclose(f);
-}
-
 /* Builds one service's object from the answers to its /state calls. */
-static json_object *service_json(const char *svc, int n, fcgi_http_call *calls)
+static json_object *service_json(int n, fcgi_http_call *calls, int public_view)
 {
-    const fcgi_config *cfg = front_ctx.cfg;
     json_object *o = json_object_new_object(), *arr = json_object_new_array();
     const char *first_hash = NULL;
     int agree = 1, primary = 0, up = 0;
     for (int i = 0; i < n; i++) {
         json_object *rep = json_object_new_object(), *state = NULL, *v;
-        char addr[FCGI_CONFIG_STR + 64], name[32];
-        snprintf(addr, sizeof addr, "unix:%s/run/%s-%d.sock", cfg->var_dir, svc, i + 1);
         json_object_object_add(rep, "id", json_object_new_int(i + 1));
-        json_object_object_add(rep, "address", json_object_new_string(addr));
         if (calls[i].rc == 0 && calls[i].resp.status == 200 && calls[i].resp.body)
             state = json_tokener_parse(calls[i].resp.body);
         json_object_object_add(rep, "up", json_object_new_boolean(state != NULL));
         if (state) {
             up++;
-            static const char *const copy[] = {"role", "applied", "hash", "epoch", "primary",
-                                               "serving", "replayed", "snapshots",
-                                               "last_epoch", "heard_ms_ago"};
-            for (size_t k = 0; k < sizeof copy / sizeof copy[0]; k++)
+            /* Where a replica runs (its listener, its pids) is for operators:
+             * the internal /status has it, the public /bazar/status not. */
+            static const char *const copy[] = {"role",      "applied",   "hash",
+                                               "epoch",     "primary",   "serving",
+                                               "replayed",  "snapshots", "last_epoch",
+                                               "heard_ms_ago", "listen", "pids"};
+            size_t ncopy = sizeof copy / sizeof copy[0] - (public_view ? 2 : 0);
+            for (size_t k = 0; k < ncopy; k++)
                 if (json_object_object_get_ex(state, copy[k], &v))
                     json_object_object_add(rep, copy[k], json_object_get(v));
             if (json_object_object_get_ex(state, "hash", &v)) {
@@ -62,12 +46,6 @@ static json_object *service_json(const char *svc, int n, fcgi_http_call *calls)
             json_object_object_add(rep, "applied", NULL);
             json_object_object_add(rep, "hash", NULL);
         }
-        json_object *pids = json_object_new_array();
-        snprintf(name, sizeof name, "%s-%d", svc, i + 1);
-        add_pids(pids, cfg->var_dir, name);
-        snprintf(name, sizeof name, "%s-%d.peer", svc, i + 1);
-        add_pids(pids, cfg->var_dir, name);
-        json_object_object_add(rep, "pids", pids);
         json_object_array_add(arr, rep);
         /* first_hash points into state: keep state alive until the end. */
         if (state)
@@ -120,12 +98,13 @@ void front_states_clear(front_states *s)
 
 int front_status(fcgi_request *req)
 {
+    int public_view = strncmp(req->path, "/bazar/", 7) == 0;
     static front_states st; /* large: off the stack */
     front_states_fetch(&st);
     fcgi_http_call *calls = st.calls;
     json_object *o = json_object_new_object();
-    json_object *cat = service_json("catalog", st.ncatalog, calls);
-    json_object *ord = service_json("order", st.norder, calls + st.ncatalog);
+    json_object *cat = service_json(st.ncatalog, calls, public_view);
+    json_object *ord = service_json(st.norder, calls + st.ncatalog, public_view);
     drop_state(cat);
     drop_state(ord);
     json_object_object_add(o, "catalog", cat);

@@ -122,8 +122,9 @@ class _RawHTTPConnection(http.client.HTTPConnection):
         return request.encode("latin-1")
 
 
-def http_request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
-    """One HTTP/1.1 request to 127.0.0.1:port on a fresh connection.
+def http_request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT,
+                 host="127.0.0.1"):
+    """One HTTP/1.1 request to host:port (loopback by default) on a fresh connection.
 
     path: str (sent as UTF-8 bytes, not normalized) or bytes (sent as is).
     body: None, bytes, str (UTF-8) or anything else (JSON-encoded). A body
@@ -145,7 +146,7 @@ def http_request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEO
     hdrs = dict(headers or {})
     if data is not None and not any(k.lower() == "content-type" for k in hdrs):
         hdrs["Content-Type"] = "application/json"
-    conn = _RawHTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = _RawHTTPConnection(host, port, timeout=timeout)
     try:
         send_error = None
         try:

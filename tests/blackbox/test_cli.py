@@ -296,6 +296,13 @@ def test_public_status_matches_internal(cluster):
     for svc in ("catalog", "order"):
         assert pub.body[svc]["primary"] == internal[svc]["primary"]
         assert [r["up"] for r in pub.body[svc]["replicas"]] == [r["up"] for r in internal[svc]["replicas"]]
+        # Where replicas run is for operators only: the internal view has each
+        # replica's pids (from its own host's pid files) and listener, the public not.
+        for i, (p, q) in enumerate(zip(pub.body[svc]["replicas"], internal[svc]["replicas"]), 1):
+            assert "pids" not in p and "listen" not in p, p
+            assert sorted(q["pids"]) == sorted(cluster.pids("%s-%d" % (svc, i)) +
+                                               cluster.pids("%s-%d.peer" % (svc, i))), q
+            assert q["listen"] == "unix:%s/run/%s-%d.peer.sock" % (cluster.var, svc, i), q
     c = pub.body["cache"]
     assert c["enabled"] is True
     assert isinstance(c["hits"], int) and isinstance(c["misses"], int), c
