@@ -90,3 +90,61 @@ def test_data_survives_restart(make_cluster):
     assert c.book(6)["quantity"] == before - 1, "purchase lost across stop/start"
     o = c.pub("GET", "/bazar/orders/%s" % quote_segment(p.body["order_id"]))
     assert o.status == 200 and o.body.get("order_id") == p.body["order_id"], describe(o)
+
+
+POLICIES = [
+    ("round robin", None, None),
+    ("weighted", None, "weight=3 "),
+    ("least_conn", "least_conn;", None),
+    ("power of two choices", "random two least_conn;", None),
+    ("hash", "hash $request_uri consistent;", None),
+]
+
+
+@pytest.mark.parametrize("name,directive,weight", POLICIES, ids=[p[0] for p in POLICIES])
+def test_balancing_policy_is_an_upstreams_edit(cluster, name, directive, weight):
+    """Each policy the README shows, written into upstreams.conf and applied with
+    deploy/reload.sh (`make reload`): the catalog keeps answering, through the
+    replicas the policy picks. The file is restored afterwards."""
+    c = cluster
+    ups = os.path.join(c.var, "nginx", "upstreams.conf")
+    with open(ups) as f:
+        original = f.read()
+    text = original
+    if directive:
+        text = text.replace("upstream catalog {\n", "upstream catalog {\n    %s\n" % directive, 1)
+    if weight:
+        text = text.replace("catalog-1.sock max_fails", "catalog-1.sock %smax_fails" % weight, 1)
+    assert text != original or name == "round robin"
+    log = os.path.join(c.var, "log", "nginx.access.log")
+    try:
+        with open(ups, "w") as f:
+            f.write(text)
+        rc, out = c.run_script("reload.sh")
+        assert rc == 0 and "nginx reloaded" in out, out
+        with open(log) as f:
+            mark = sum(1 for _ in f)
+        for k in range(30):
+            r = c.pub("GET", "/bazar/search/distributed%20systems" if k % 2 else "/bazar/search/new")
+            assert r.status == 200, describe(r)
+        used = {}
+        with open(log) as f:
+            for i, line in enumerate(f):
+                if i >= mark and '"GET /catalog/search/' in line:
+                    uri = line.split('"')[1].split()[1]
+                    addr = line.split("upstream=")[1].split()[0]
+                    used.setdefault(uri, []).append(addr)
+        assert sum(len(v) for v in used.values()) == 30, used
+        every = {a for v in used.values() for a in v}
+        if directive and directive.startswith("hash"):
+            assert all(len(set(v)) == 1 for v in used.values()), used  # one replica per URI
+        elif weight:
+            n1 = sum(a.endswith("catalog-1.sock") for v in used.values() for a in v)
+            assert 16 <= n1 <= 20, used  # 3 of every 5
+        else:
+            assert len(every) >= 2, used
+    finally:
+        with open(ups, "w") as f:
+            f.write(original)
+        rc, out = c.run_script("reload.sh")
+        assert rc == 0, out
