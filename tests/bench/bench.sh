@@ -9,7 +9,11 @@
 #
 # Knobs (environment): BENCH_DUR (seconds per wrk run), BENCH_REQUESTS (per client, reads),
 # BENCH_BUY_REQUESTS (per client, buys), BENCH_ROUNDS (hit-vs-miss), BENCH_MIXED_REQUESTS and
-# BENCH_MIXED_SECONDS (memory run: request goal, time cap per part), BENCH_SCALE_BOOKS.
+# BENCH_MIXED_SECONDS (memory run: request goal, time cap per part), BENCH_SCALE_BOOKS,
+# BENCH_CATCHUP_WRITES / BENCH_CATCHUP_CLIENTS / BENCH_CATCHUP_SECONDS (writes a stopped
+# replica misses, concurrent writers, time cap), BENCH_BIG_ORDERS (orders written into the
+# order log before the big-log purchase runs, full mode only), BENCH_ONLY (comma list of
+# sections to run: main, memory, cacheoff, scale, small, catchup, bigorders; default all).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -26,6 +30,7 @@ if [[ $MODE == smoke ]]; then
     ROUNDS="${BENCH_ROUNDS:-30}"
     CLIENTS=(1 5)
     CONNS=(16)
+    CATCHUP_WRITES="${BENCH_CATCHUP_WRITES:-300}"
 else
     OUT="${BENCH_OUT:-$REPO/var/bench}"
     DUR="${BENCH_DUR:-5}"
@@ -34,16 +39,30 @@ else
     ROUNDS="${BENCH_ROUNDS:-1000}"
     CLIENTS=(1 5 10)
     CONNS=(1 16 64)
+    CATCHUP_WRITES="${BENCH_CATCHUP_WRITES:-10000}"
 fi
 MIXED_REQS="${BENCH_MIXED_REQUESTS:-1000000}"
 MIXED_SECS="${BENCH_MIXED_SECONDS:-200}"
 SCALE_BOOKS="${BENCH_SCALE_BOOKS:-100000}"
+CATCHUP_CLIENTS="${BENCH_CATCHUP_CLIENTS:-8}"
+CATCHUP_SECS="${BENCH_CATCHUP_SECONDS:-180}"
+BIG_ORDERS="${BENCH_BIG_ORDERS:-1000000}"
+ONLY="${BENCH_ONLY:-}"
 
 say() { printf 'bench: %s\n' "$*"; }
 die() {
     printf 'bench: error: %s\n' "$*" >&2
     exit 1
 }
+
+SECTIONS=" main memory cacheoff scale small catchup bigorders "
+for sec in ${ONLY//,/ }; do
+    [[ "$SECTIONS" == *" $sec "* ]] || die "BENCH_ONLY: unknown section '$sec' (known:$SECTIONS)"
+done
+want() { [[ -z "$ONLY" || ",$ONLY," == *",$1,"* ]]; } # SECTION: is it part of this run?
+for n in "$CATCHUP_WRITES" "$CATCHUP_CLIENTS" "$CATCHUP_SECS" "$BIG_ORDERS"; do
+    [[ "$n" =~ ^[1-9][0-9]{0,8}$ ]] || die "BENCH_CATCHUP_* and BENCH_BIG_ORDERS must be positive integers"
+done
 
 for tool in wrk nginx spawn-fcgi redis-server curl cc; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (make bench installs it: deploy/deps.sh)"
@@ -138,11 +157,13 @@ pick_port() { # prints a free port in 30000-39999 not handed out before
     echo "requests=$REQS"
     echo "buy_requests=$BUY_REQS"
     echo "rounds=$ROUNDS"
+    echo "only=$ONLY"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/meta.env"
 
 # --- clusters ------------------------------------------------------------------------------------
-# cluster_start NAME CACHE CATALOG_REPLICAS ORDER_REPLICAS [CONF_EXTRA]: sets PUB, INT, VARD, TOKEN
+# cluster_start NAME CACHE CATALOG_REPLICAS ORDER_REPLICAS [CONF_EXTRA]: sets PUB, INT, VARD,
+# TOKEN, CL_ENV (the BAZAR_* environment, for a restart with deploy/start.sh) and SECRET_HDR.
 cluster_start() {
     local name="$1" cache="$2" nc="$3" no="$4" extra="${5:-}" t0 t1 try
     VARD="$STATE/$name"
@@ -167,6 +188,10 @@ cluster_start() {
         say "cluster $name: port $PUB or $INT was taken meanwhile; retrying on other ports"
     done
     t1=$(date +%s.%N)
+    CL_ENV=(BAZAR_VAR="$VARD" BAZAR_PUBLIC_PORT="$PUB" BAZAR_INTERNAL_PORT="$INT"
+        BAZAR_CACHE="$cache" BAZAR_CATALOG_REPLICAS="$nc" BAZAR_ORDER_REPLICAS="$no"
+        BAZAR_CONF_EXTRA="$extra")
+    load_secret
     TOKEN="$VARD/admin.token"
     echo "$name,$cache,$nc+$no,$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')" >>"$OUT/starts.csv"
     say "cluster $name up (cache $cache, $nc+$no replicas, public :$PUB, internal :$INT)"
@@ -174,13 +199,25 @@ cluster_start() {
 cluster_stop() {
     BAZAR_VAR="$VARD" bash "$REPO/deploy/stop.sh" >>"$OUT/logs/stop.log" 2>&1 || true
 }
+# Internal routes (/replica/..., /peer/...) want X-Bazar-Secret: <VARD/cluster.secret> when the
+# cluster has a secret; read once per cluster start. icurl: curl to the internal listener with it.
+SECRET_HDR=()
+load_secret() {
+    SECRET_HDR=()
+    if [[ -s "$VARD/cluster.secret" ]]; then
+        SECRET_HDR=(-H "X-Bazar-Secret: $(<"$VARD/cluster.secret")")
+    fi
+}
+icurl() { curl -s --max-time 5 "${SECRET_HDR[@]}" "$@"; }
+# rstate SUBCOMMAND ARGS...: tests/bench/repl_state.py against the current cluster.
+rstate() { "$PY" "$HERE/repl_state.py" "$1" --port "$INT" --var "$VARD" "${@:2}"; }
 echo "name,cache,replicas,start_s" >"$OUT/starts.csv"
 
 # wait_converged: until /status says both services' replicas agree (after a write burst).
 wait_converged() {
     local i s
     for ((i = 0; i < 50; i++)); do
-        s="$(curl -s --max-time 2 "http://127.0.0.1:$INT/status" || true)"
+        s="$(icurl --max-time 2 "http://127.0.0.1:$INT/status" || true)"
         if [[ "$(grep -o '"hashes_agree":true' <<<"$s" | wc -l)" -ge 2 ]]; then return 0; fi
         sleep 0.2
     done
@@ -287,31 +324,34 @@ seed_tables() { # CACHE
 }
 
 # === 1. ceilings + the 3+3 cluster with the cache on ==============================================
-ceiling_start
-cluster_start c33 on 3 3
-restock
-client seed --port "$PUB" --op buy --clients 2 --requests 20 --csv /dev/null >/dev/null # warm
-wrk_run 3+3 "buy-emptylog" 10 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
-seed_tables on
-restock
-client hitmiss --port "$PUB" --rounds "$ROUNDS" --csv "$OUT/hitmiss.csv" --max-seconds 180
-for c in 1 16 64; do
-    [[ " ${CONNS[*]} " == *" $c "* ]] || continue
-    client seed --port "$PUB" --op lookup --clients 1 --requests 14 --csv /dev/null >/dev/null # warm
-    ceilings "$c"
-    wrk_run 3+3 lookup-hit "$c" "http://127.0.0.1:$PUB/bazar/info/2"
-    wrk_run 3+3 search "$c" "http://127.0.0.1:$PUB/bazar/search/distributed%20systems"
+if want main || want memory; then
+    if want main; then ceiling_start; fi
+    cluster_start c33 on 3 3
     restock
-    wrk_run 3+3 buy "$c" "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
-done
-restock
-wrk_run 3+3 "buy-c10" 10 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
-wait_converged
-orders="$(curl -s "http://127.0.0.1:$INT/status" | "$PY" -c \
-    'import json,sys; print(max(r["applied"] for r in json.load(sys.stdin)["order"]["replicas"]))' || echo 0)"
-echo "order_log_entries_after=$orders" >>"$OUT/meta.env"
-
-if [[ $MODE == full ]]; then
+fi
+if want main; then
+    client seed --port "$PUB" --op buy --clients 2 --requests 20 --csv /dev/null >/dev/null # warm
+    wrk_run 3+3 "buy-emptylog" 10 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+    seed_tables on
+    restock
+    client hitmiss --port "$PUB" --rounds "$ROUNDS" --csv "$OUT/hitmiss.csv" --max-seconds 180
+    for c in 1 16 64; do
+        [[ " ${CONNS[*]} " == *" $c "* ]] || continue
+        client seed --port "$PUB" --op lookup --clients 1 --requests 14 --csv /dev/null >/dev/null # warm
+        ceilings "$c"
+        wrk_run 3+3 lookup-hit "$c" "http://127.0.0.1:$PUB/bazar/info/2"
+        wrk_run 3+3 search "$c" "http://127.0.0.1:$PUB/bazar/search/distributed%20systems"
+        restock
+        wrk_run 3+3 buy "$c" "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+    done
+    restock
+    wrk_run 3+3 "buy-c10" 10 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+    wait_converged
+    orders="$(icurl "http://127.0.0.1:$INT/status" | "$PY" -c \
+        'import json,sys; print(max(r["applied"] for r in json.load(sys.stdin)["order"]["replicas"]))' || echo 0)"
+    echo "order_log_entries_after=$orders" >>"$OUT/meta.env"
+fi
+if [[ $MODE == full ]] && want memory; then
     # Memory: RSS before, after a first part of a bounded mixed load, after the rest. The
     # first part runs MIXED_SECS/2; the second is sized from its rate to reach MIXED_REQS in
     # all, and never runs longer than MIXED_SECS.
@@ -326,18 +366,24 @@ if [[ $MODE == full ]]; then
     BENCH_BUY_PCT=2 DUR=$rest wrk_run 3+3 mixed-2 16 "http://127.0.0.1:$PUB" "$HERE/wrk_mixed.lua"
     rss_snapshot after
 fi
-wait_converged
-curl -s "http://127.0.0.1:$INT/status" >"$OUT/status-c33.json" || true
-cluster_stop
+if want main || want memory; then
+    wait_converged
+    icurl "http://127.0.0.1:$INT/status" >"$OUT/status-c33.json" || true
+    cluster_stop
+fi
 
 # === 2. the 3+3 cluster with the cache off =========================================================
-cluster_start c33off off 3 3
-restock
-seed_tables off
-for c in "${CONNS[@]}"; do
-    wrk_run 3+3 lookup-nocache "$c" "http://127.0.0.1:$PUB/bazar/info/2"
-done
-if [[ $MODE == full ]]; then
+if want cacheoff || { [[ $MODE == full ]] && want scale; }; then
+    cluster_start c33off off 3 3
+fi
+if want cacheoff; then
+    restock
+    seed_tables off
+    for c in "${CONNS[@]}"; do
+        wrk_run 3+3 lookup-nocache "$c" "http://127.0.0.1:$PUB/bazar/info/2"
+    done
+fi
+if [[ $MODE == full ]] && want scale; then
     # === 3. scale: a generated catalog imported on first start, next to the 7-book one =======
     # Both clusters (cache off) run at once and the runs alternate, three rounds, so that
     # other load on the machine hits both sides alike; the report takes the median.
@@ -363,9 +409,11 @@ if [[ $MODE == full ]]; then
     cluster_stop
     VARD=$SMALL_VARD
 fi
-cluster_stop
+if want cacheoff || { [[ $MODE == full ]] && want scale; }; then
+    cluster_stop
+fi
 
-if [[ $MODE == full ]]; then
+if [[ $MODE == full ]] && want small; then
     # === 4. purchases on 1+1 replicas (against 3+3 above) ==========================================
     cluster_start c11 on 1 1
     restock
@@ -373,6 +421,135 @@ if [[ $MODE == full ]]; then
     wrk_run 1+1 "buy-c10" 10 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
     restock
     wrk_run 1+1 buy 1 "http://127.0.0.1:$PUB" "$HERE/wrk_buy.lua"
+    cluster_stop
+fi
+
+# kill_replica SERVICE N: SIGKILL (a crash) every process of both pools of replica N of the
+# current cluster, by the pids in its two pid files (each checked to be SERVICE), and wait
+# until they are gone.
+kill_replica() {
+    local svc="$1" n="$2" f p i pids=() alive
+    for f in "$VARD/run/$svc-$n.pid" "$VARD/run/$svc-$n.peer.pid"; do
+        [[ -r "$f" ]] || die "no pid file $f"
+        for p in $(tr -s '[:space:]' ' ' <"$f"); do
+            if [[ "$p" =~ ^[0-9]+$ ]] && ((p > 1)) && [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == "$svc" ]]; then
+                pids+=("$p")
+            fi
+        done
+    done
+    ((${#pids[@]})) || die "no live $svc-$n process in its pid files"
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        alive=0
+        for p in "${pids[@]}"; do
+            if [[ -r /proc/$p/stat && "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ]]; then
+                alive=1
+            fi
+        done
+        ((alive)) || return 0
+        sleep 0.1
+    done
+    die "$svc-$n: pids ${pids[*]} still alive 5 s after SIGKILL"
+}
+# conf_int KEY DEFAULT: an integer setting of the current cluster's bazar.conf (the last line
+# wins, as for the programs), DEFAULT (fcgi/fcgi_config.c's) when it is not set.
+conf_int() {
+    local v
+    v="$(sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p" "$VARD/bazar.conf" | tail -1)"
+    echo "${v:-$2}"
+}
+
+if want catchup; then
+    # === 5. catch-up: a catalog backup is killed, misses CATCHUP_WRITES writes, is restarted ===
+    # Timed from the restart command (deploy/start.sh, which respawns only the dead pools) to
+    # the moment the replica's /state position equals the primary's (polled every 20 ms). The
+    # writes stay within log_retention, so this is log replay, not a snapshot install.
+    cluster_start c33cu on 3 3
+    prim="$(rstate primary --service catalog)" || die "no catalog primary"
+    victim=3
+    if ((prim == 3)); then victim=2; fi
+    rstate agree --service catalog >/dev/null || die "catalog replicas do not agree before the catch-up run"
+    before="$(rstate applied --service catalog --replica "$victim")"
+    kill_replica catalog "$victim"
+    say "catch-up: catalog-$victim killed at position $before; $CATCHUP_WRITES restocks through the API"
+    wout="$(client writes --port "$PUB" --token-file "$TOKEN" --count "$CATCHUP_WRITES" \
+        --clients "$CATCHUP_CLIENTS" --max-seconds "$CATCHUP_SECS")" || die "catch-up writes failed: $wout"
+    echo "$wout"
+    target="$(rstate applied --service catalog --replica "$prim")"
+    missed=$((target - before))
+    ret="$(conf_int log_retention 50000)"
+    ((missed < ret)) || say "warning: $missed missed entries >= log_retention $ret: a snapshot, not log replay"
+    {
+        echo "catchup_writes=$missed"
+        echo "catchup_victim=$victim"
+        echo "catchup_before=$before"
+        echo "catchup_clients=$CATCHUP_CLIENTS"
+        echo "catchup_requested=$CATCHUP_WRITES"
+        echo "catchup_write_rate=$(sed -n 's/.*rate=\([0-9.]*\).*/\1/p' <<<"$wout")"
+        echo "catchup_retention=$ret"
+        echo "catchup_heartbeat_ms=$(conf_int heartbeat_ms 150)"
+    } >>"$OUT/meta.env"
+    cout="$(rstate catchup --service catalog --replica "$victim" --target "$target" --max-seconds 60 \
+        --log "$OUT/logs/restart-c33cu.log" -- env "${CL_ENV[@]}" bash "$REPO/deploy/start.sh")" ||
+        die "catch-up did not complete: $cout"
+    echo "$cout" >>"$OUT/meta.env"
+    say "catch-up: $(tr '\n' ' ' <<<"$cout")"
+    cluster_stop
+fi
+
+if [[ $MODE == full ]] && want bigorders; then
+    # === 6. purchases with BIG_ORDERS orders in the order log, against an empty log =========
+    # 1,000,000 purchases through the API would take about an hour here, so the cluster is
+    # stopped and tests/bench/fill_orders.py writes them into every order and catalog replica
+    # as applying their log entries would (rows, log tail within log_retention, positions).
+    # One backup is left SHORT purchases short and must replay them from the primary's log,
+    # and every replica's hash must agree: that checks the written state. Then the filled cluster and a fresh one (empty log) run at once; buys at 10
+    # connections alternate, three rounds.
+    cluster_start c33bo on 3 3
+    restock
+    wait_converged
+    short=3 SHORT=1000
+    for svc in order catalog; do
+        p="$(rstate primary --service "$svc")" || die "no $svc primary"
+        if ((p == 3)); then short=2; fi
+    done
+    BO_ENV=("${CL_ENV[@]}") BO_PUB=$PUB BO_VARD=$VARD
+    cluster_stop
+    t0=$(date +%s.%N)
+    "$PY" "$HERE/fill_orders.py" "$VARD" "$BIG_ORDERS" --retention "$(conf_int log_retention 50000)" --short "$short:$SHORT" \
+        >"$OUT/logs/fill-orders.log" 2>&1 || die "fill_orders failed: $(cat "$OUT/logs/fill-orders.log")"
+    t1=$(date +%s.%N)
+    cat "$OUT/logs/fill-orders.log"
+    env "${BO_ENV[@]}" bash "$REPO/deploy/start.sh" >"$OUT/logs/start-c33bo-filled.log" 2>&1 ||
+        die "the filled cluster did not start: $(tail -20 "$OUT/logs/start-c33bo-filled.log")"
+    t2=$(date +%s.%N)
+    load_secret
+    rstate agree --service order --expect-replayed "$short:$((2 * SHORT))" --max-seconds 60 ||
+        die "order replicas disagree after the fill"
+    rstate agree --service catalog --expect-replayed "$short:$SHORT" --max-seconds 60 ||
+        die "catalog replicas disagree after the fill"
+    {
+        echo "big_orders=$BIG_ORDERS"
+        echo "bigorders_fill_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')"
+        echo "bigorders_start_s=$(awk -v a="$t1" -v b="$t2" 'BEGIN{printf "%.1f", b-a}')"
+        echo "bigorders_order_db_bytes=$(stat -c %s "$VARD/data/order-1.db")"
+        echo "bigorders_catalog_db_bytes=$(stat -c %s "$VARD/data/catalog-1.db")"
+        echo "bigorders_order_applied=$(rstate applied --service order --replica 1)"
+        echo "bigorders_verified=yes"
+        echo "bigorders_short=$SHORT"
+    } >>"$OUT/meta.env"
+    cluster_start c33e on 3 3
+    restock
+    E_PUB=$PUB
+    for p in "$BO_PUB" "$E_PUB"; do
+        client seed --port "$p" --op buy --clients 2 --requests 20 --csv /dev/null >/dev/null # warm
+    done
+    for _ in 1 2 3; do
+        wrk_run bigorders "buy-c10" 10 "http://127.0.0.1:$BO_PUB" "$HERE/wrk_buy.lua"
+        wrk_run emptylog "buy-c10" 10 "http://127.0.0.1:$E_PUB" "$HERE/wrk_buy.lua"
+    done
+    cluster_stop
+    VARD=$BO_VARD
     cluster_stop
 fi
 

@@ -9,6 +9,10 @@ the Server-Timing headers (frontend;dur=, catalog;dur=, order;dur=, cache;desc=)
                       --cache on|off --csv FILE
     client.py hitmiss --port P --rounds R --csv FILE
     client.py restock --port P --token-file F --quantity Q [--books 7]
+    client.py writes  --port P --token-file F --count N --clients C
+
+`writes` sends exactly N admin writes (restock by one copy, books in turn) from C
+concurrent clients, for the catch-up measurement (the writes a stopped replica misses).
 
 Each concurrent client is its own process (no GIL between them), with its own
 connection, doing R requests one after the other. CSV rows are appended.
@@ -263,10 +267,40 @@ def cmd_restock(args):
     return rc
 
 
+def writes_worker(args, idx, queue):
+    """One writer: its share of args.count restocks of one copy, one after the other."""
+    token = read_token(args.token_file)
+    share = args.count // args.clients + (1 if idx < args.count % args.clients else 0)
+    hdrs = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    conn = Conn(args.port)
+    ok, errors, deadline = 0, 0, time.monotonic() + args.max_seconds
+    for i in range(share):
+        if time.monotonic() > deadline:
+            break
+        book = (idx + i * args.clients) % args.books
+        status, _, _, _ = conn.request("POST", "/bazar/books/%d/restock" % book,
+                                       body=b'{"count":1}', headers=hdrs)
+        if status == 200:
+            ok += 1
+        else:
+            errors += 1
+    conn.close()
+    queue.put(([ok], errors))
+
+
+def cmd_writes(args):
+    results, wall = run_clients(writes_worker, args, args.clients)
+    ok = sum(r[0][0] for r in results)
+    errors = sum(r[1] for r in results)
+    print("writes n=%d ok=%d errors=%d wall_s=%.3f rate=%.1f/s" % (
+        args.count, ok, errors, wall, ok / wall if wall > 0 else 0))
+    return 1 if errors or ok == 0 else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("seed", "hitmiss", "restock"):
+    for name in ("seed", "hitmiss", "restock", "writes"):
         p = sub.add_parser(name)
         p.add_argument("--port", type=int, required=True)
         p.add_argument("--books", type=int, default=7, help="book ids 0..books-1")
@@ -280,11 +314,16 @@ def main():
         if name == "hitmiss":
             p.add_argument("--rounds", type=int, default=1000)
             p.add_argument("--csv", required=True)
-        if name == "restock":
+        if name in ("restock", "writes"):
             p.add_argument("--token-file", required=True)
+        if name == "restock":
             p.add_argument("--quantity", type=int, required=True)
+        if name == "writes":
+            p.add_argument("--count", type=int, required=True, help="writes in all")
+            p.add_argument("--clients", type=int, default=8)
     args = ap.parse_args()
-    return {"seed": cmd_seed, "hitmiss": cmd_hitmiss, "restock": cmd_restock}[args.cmd](args)
+    return {"seed": cmd_seed, "hitmiss": cmd_hitmiss, "restock": cmd_restock,
+            "writes": cmd_writes}[args.cmd](args)
 
 
 if __name__ == "__main__":
