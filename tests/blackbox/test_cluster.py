@@ -54,8 +54,12 @@ class Deployment:
     def var(self, host):
         return os.path.join(self.root, "hosts", host, "var")
 
+    def command(self, cmd):
+        """The deploy/cluster command line (the netns transport runs it here)."""
+        return [CLUSTER, cmd, self.file]
+
     def cluster(self, cmd, timeout=UP_TIMEOUT, check=True):
-        r = subprocess.run([CLUSTER, cmd, self.file], env=self.env, capture_output=True,
+        r = subprocess.run(self.command(cmd), env=self.env, capture_output=True,
                            text=True, timeout=timeout)
         if check and r.returncode != 0:
             pytest.fail("deploy/cluster %s failed (%d):\n%s\n%s\n%s" % (
