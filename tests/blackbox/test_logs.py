@@ -25,6 +25,14 @@ def test_request_id_travels_and_token_never_logged(cluster):
     r = cluster.admin("PUT", "/bazar/books/1/price", b"{bad json")
     assert r.status == 400, describe(r)
 
+    # internal calls with a wrong and an almost-right cluster secret (403), and
+    # every call the services make among themselves carries the right one
+    secret = cluster.secret
+    r = cluster.internal("GET", "/replica/catalog/1/state", headers={"X-Bazar-Secret": secret[:-1] + "x"})
+    assert r.status == 403, describe(r)
+    r = cluster.internal("GET", "/catalog/books/1", headers={"X-Bazar-Secret": "wrong"})
+    assert r.status == 403, describe(r)
+
     rid = "logtest-" + os.urandom(6).hex()
     r = cluster.pub("POST", "/bazar/purchase/2", headers={"X-Request-Id": rid, "Idempotency-Key": rid})
     assert r.status == 200, describe(r)
@@ -34,6 +42,7 @@ def test_request_id_travels_and_token_never_logged(cluster):
     for name, data in logs.items():
         assert token.encode() not in data, "admin token found in %s" % name
         assert token[:16].encode() not in data, "admin token prefix found in %s" % name
+        assert secret[:16].encode() not in data, "cluster secret found in %s" % name
 
     def with_rid(prefix):
         return [n for n, d in logs.items() if n.startswith(prefix) and rid.encode() in d]
