@@ -357,14 +357,17 @@ static int build_append(repl_t *r, int64_t epoch, int64_t from, int64_t to, int6
             break;
         }
         const char *op = (const char *)sqlite3_column_text(st, 2);
+        if (!op)
+            op = "{}";
+        size_t oplen = strlen(op);
         /* Stop before the message outgrows what a peer accepts (body_limit):
          * the peer answers with what it applied and gets the rest next. */
-        if (!first && b->len + (op ? strlen(op) : 2) + 96 > budget)
+        if (!first && b->len + oplen + 96 > budget)
             break;
         expect++;
         buf_fmt(b, "%s{\"pos\":%" PRId64 ",\"epoch\":%" PRId64 ",\"op\":", first ? "" : ",", pos,
                 (int64_t)sqlite3_column_int64(st, 1));
-        buf_add(b, op ? op : "{}", op ? strlen(op) : 2);
+        buf_add(b, op, oplen);
         buf_add(b, "}", 1);
         first = 0;
     }
