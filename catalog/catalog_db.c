@@ -23,7 +23,7 @@
 static sqlite3 *db;
 static sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
     *st_restock, *st_price, *st_add, *st_hash_books, *st_hash_purchases, *st_key_get, *st_key_put,
-    *st_hash_keys;
+    *st_hash_keys, *st_purchases_after;
 
 #define BOOK_COLS "id, title, topic, price_cents, quantity, version"
 
@@ -148,6 +148,41 @@ json_object *catalog_db_search_json(const char *topic)
         json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
         json_object_object_add(
             o, "title", json_object_new_string((const char *)sqlite3_column_text(st, 1)));
+        json_object_array_add(arr, o);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limit)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_purchases_after,
+                                    "SELECT key, book_id, title, price_cents, pos FROM purchases "
+                                    "WHERE pos > ? AND pos <= ? ORDER BY pos LIMIT ?");
+    json_object *arr = json_object_new_array();
+    if (!st || !arr || sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, upto) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, limit) != SQLITE_OK) {
+        json_object_put(arr);
+        return NULL;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        if (!o)
+            break;
+        json_object_object_add(
+            o, "key", json_object_new_string((const char *)sqlite3_column_text(st, 0)));
+        json_object_object_add(o, "book_id", json_object_new_int64(sqlite3_column_int64(st, 1)));
+        json_object_object_add(
+            o, "title", json_object_new_string((const char *)sqlite3_column_text(st, 2)));
+        json_object_object_add(o, "price_cents",
+                               json_object_new_int64(sqlite3_column_int64(st, 3)));
+        json_object_object_add(o, "pos", json_object_new_int64(sqlite3_column_int64(st, 4)));
         json_object_array_add(arr, o);
     }
     sqlite3_reset(st);

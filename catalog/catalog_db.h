@@ -47,6 +47,9 @@ int64_t catalog_db_next_id(void);
 json_object *catalog_book_json(const catalog_book *b);
 json_object *catalog_db_search_json(const char *topic);
 json_object *catalog_db_all_json(void);
+/* Purchase records with after < pos <= upto in log order, at most limit:
+ * [{"key","book_id","title","price_cents","pos"}]. */
+json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limit);
 
 /* The replicated state machine (repl_machine callbacks; ctx unused). */
 int catalog_apply(void *ctx, sqlite3 *db, int64_t pos, json_object *op, char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include "catalog_routes.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -272,6 +273,7 @@ static int h_decrement(fcgi_request *req)
 {
     if (!repl_is_primary(repl))
         return repl_forward(repl, req);
+    repl_hint_primary(repl, req);
     write_req w = {0};
     if ((w.id = capture_id(req, 0)) < 0)
         return 400;
@@ -297,6 +299,34 @@ static int h_decrement(fcgi_request *req)
     json_object_object_add(o, "price", catalog_price_json(p.price_cents));
     json_object_object_add(o, "quantity", json_object_new_int64(b.quantity));
     json_object_object_add(o, "version", json_object_new_int64(b.version));
+    return fcgi_resp_json(req, 200, o);
+}
+
+/* GET /purchases?after=P&upto=U&limit=L: the purchase records of committed
+ * decrements with P < pos <= U, in log order, for the order service's sweep
+ * (order/order_sweep.c). Answered by the primary, the only replica that
+ * knows what is committed; only committed records are listed, so a record
+ * seen here can never be undone by a failover. */
+static int h_purchases(fcgi_request *req)
+{
+    if (!repl_is_primary(repl))
+        return repl_forward(repl, req);
+    long long after = 0, upto = INT64_MAX, limit = 256;
+    if (fcgi_query_id(req->query, "after", &after) < 0 ||
+        fcgi_query_id(req->query, "upto", &upto) < 0 ||
+        fcgi_query_id(req->query, "limit", &limit) < 0 || limit < 1 || limit > 1000)
+        return fcgi_resp_error(req, 400,
+                               "after and upto must be non-negative integers, limit 1 to 1000");
+    int64_t committed = repl_committed(repl);
+    json_object *rows = catalog_db_purchases_json(after, upto < committed ? upto : committed, limit);
+    json_object *o = json_object_new_object();
+    if (!rows || !o) {
+        json_object_put(rows);
+        json_object_put(o);
+        return fcgi_resp_error(req, 500, "database error");
+    }
+    json_object_object_add(o, "committed", json_object_new_int64(committed));
+    json_object_object_add(o, "purchases", rows);
     return fcgi_resp_json(req, 200, o);
 }
 
@@ -360,6 +390,7 @@ const fcgi_route catalog_routes[] = {
     {"PUT", "/books/{id}/price", h_price},
     {"POST", "/books/{id}/restock", h_restock},
     {"POST", "/books/{id}/decrement", h_decrement},
+    {"GET", "/purchases", h_purchases},
     {"GET", "/health", repl_handle_health},
     {"GET", "/state", repl_handle_state},
     {"POST", "/repl/append", repl_handle_append},

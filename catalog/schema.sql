@@ -10,7 +10,9 @@ CREATE TABLE IF NOT EXISTS books (
 CREATE INDEX IF NOT EXISTS books_topic ON books (topic, id);
 
 -- One row per stock decrement, keyed by the purchase's idempotency key, so
--- a retried decrement returns the first answer and takes nothing more.
+-- a retried decrement returns the first answer and takes nothing more. The
+-- order service's sweep reads them in log order (pos) to find a copy taken
+-- whose order was never recorded (docs/REPLICATION.md, "The purchase flow").
 CREATE TABLE IF NOT EXISTS purchases (
     key         TEXT    PRIMARY KEY,
     book_id     INTEGER NOT NULL,
@@ -18,6 +20,7 @@ CREATE TABLE IF NOT EXISTS purchases (
     price_cents INTEGER NOT NULL,
     pos         INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS purchases_pos ON purchases (pos);
 
 -- One row per keyed admin write (restock, price, add), so a retry with the
 -- same Idempotency-Key returns the first result and changes nothing more.

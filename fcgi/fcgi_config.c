@@ -46,7 +46,7 @@ static const config_opt opts[] = {
     {"peer_timeout_ms", OPT_INT, F(peer_timeout_ms), 10, 60000, 2000, NULL},
     {"sync_full", OPT_BOOL, F(sync_full), 0, 1, 1, NULL},
     {"test_fill_delay_ms", OPT_INT, F(test_fill_delay_ms), 0, 10000, 0, NULL},
-    {"test_close_delay_ms", OPT_INT, F(test_close_delay_ms), 0, 10000, 0, NULL},
+    {"test_record_delay_ms", OPT_INT, F(test_record_delay_ms), 0, 10000, 0, NULL},
     {"lease_ms", OPT_INT, F(lease_ms), 50, 10000, 1000, NULL},
     {"heartbeat_ms", OPT_INT, F(heartbeat_ms), 10, 5000, 150, NULL},
     {"election_ms", OPT_INT, F(election_ms), 100, 60000, 1500, NULL},

@@ -33,7 +33,7 @@ typedef struct fcgi_config {
     int peer_timeout_ms;                /* libcurl timeout to peers, 10..60000 */
     int sync_full;                      /* bool: SQLite synchronous=FULL (else NORMAL) */
     int test_fill_delay_ms;             /* test hook: delay before a cache fill, 0..10000 */
-    int test_close_delay_ms;            /* test hook: order waits between taking the copy and
+    int test_record_delay_ms;           /* test hook: order waits between taking the copy and
                                          * recording the order (the crash window), 0..10000 */
     int lease_ms;                       /* read lease a replica gets from the primary */
     int heartbeat_ms;                   /* primary's heartbeat period */

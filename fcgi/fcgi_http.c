@@ -135,11 +135,19 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 
 static size_t on_header(char *data, size_t size, size_t nitems, void *userdata)
 {
-    static const char name[] = "Server-Timing:";
+    static const char name[] = "Server-Timing:", hint[] = "X-Bazar-Primary:";
     http_xfer *x = userdata;
     fcgi_http_resp *r = &x->call->resp;
-    size_t n = size * nitems, nl = sizeof name - 1;
-    if (n > nl && strncasecmp(data, name, nl) == 0) {
+    size_t n = size * nitems, nl = sizeof name - 1, hl = sizeof hint - 1;
+    if (n > hl && strncasecmp(data, hint, hl) == 0) {
+        int id = 0;
+        size_t i = hl;
+        while (i < n && data[i] == ' ')
+            i++;
+        for (; i < n && data[i] >= '0' && data[i] <= '9' && id < 1000; i++)
+            id = id * 10 + (data[i] - '0');
+        r->primary = id < 1000 ? id : 0;
+    } else if (n > nl && strncasecmp(data, name, nl) == 0) {
         const char *v = data + nl;
         size_t vl = n - nl;
         while (vl > 0 && (*v == ' ' || *v == '\t'))

@@ -16,6 +16,8 @@ typedef struct fcgi_http_resp {
     size_t len;
     double ms;        /* wall time of the call */
     char server_timing[256]; /* the response's Server-Timing header, or "" */
+    int primary;      /* X-Bazar-Primary: the replica id a replicated service named as
+                       * its primary (a hint for the next write), 0 when absent */
     char err[128];    /* transport error text when status == 0 */
 } fcgi_http_resp;
 

@@ -166,3 +166,18 @@ int fcgi_parse_id(const char *s, size_t len, long long *out)
     *out = v;
     return 0;
 }
+
+int fcgi_query_id(const char *query, const char *name, long long *out)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+            return fcgi_parse_id(p + nlen + 1, len - nlen - 1, out) == 0 ? 1 : -1;
+        if (len == nlen && strncmp(p, name, nlen) == 0)
+            return -1; /* "name" without a value */
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}

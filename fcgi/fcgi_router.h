@@ -49,4 +49,9 @@ enum fcgi_route_result fcgi_route_match(const fcgi_route *routes, size_t n, cons
  * at most 18 digits). Returns 0 with *out set, or -1. */
 int fcgi_parse_id(const char *s, size_t len, long long *out);
 
+/* The query-string parameter `name` ("a=1&b=2", no '?') as a non-negative
+ * integer (fcgi_parse_id's rules): 1 with *out set, 0 when absent, -1 when
+ * present but not such a number. */
+int fcgi_query_id(const char *query, const char *name, long long *out);
+
 #endif

@@ -114,6 +114,11 @@ int repl_meta_set(repl_t *r, const char *key, int64_t v)
     return 0;
 }
 
+int64_t repl_committed(const repl_t *r)
+{
+    return repl_get(&r->sh->committed);
+}
+
 int64_t repl_applied(repl_t *r)
 {
     return repl_meta_get(r, "applied");
@@ -493,6 +498,7 @@ int repl_replicate(repl_t *r, int64_t to, int probe, int timeout_ms)
         }
     }
     if (acked * 2 > r->n) {
+        repl_raise(&r->sh->committed, to);
         repl_raise(&r->sh->lease_until_ms, sent + r->cfg->lease_ms);
         if (!probe)
             wait_out_leases(r, acked_peer);
@@ -555,6 +561,8 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
     }
     /* An idempotent repeat changes nothing but may answer for an entry that
      * never reached a majority: make sure everything up to the head has. */
+    if (r->n == 1)
+        repl_raise(&r->sh->committed, head);
     if (head == 0 || r->n == 1)
         return status;
     int acked = repl_replicate(r, head, 0, r->cfg->peer_timeout_ms);
@@ -852,6 +860,13 @@ int repl_handle_snapshot(fcgi_request *req)
     return fcgi_resp_json(req, 200, o);
 }
 
+void repl_hint_primary(repl_t *r, fcgi_request *req)
+{
+    int64_t primary = repl_get(&r->sh->primary);
+    if (primary > 0)
+        fcgi_resp_header(req, "X-Bazar-Primary", "%" PRId64, primary);
+}
+
 int repl_forward(repl_t *r, fcgi_request *req)
 {
     int64_t primary = repl_get(&r->sh->primary);
@@ -896,6 +911,8 @@ int repl_forward(repl_t *r, fcgi_request *req)
     }
     if (call.resp.server_timing[0])
         fcgi_resp_header(req, "Server-Timing", "%s", call.resp.server_timing);
+    if (call.resp.primary > 0)
+        fcgi_resp_header(req, "X-Bazar-Primary", "%d", call.resp.primary);
     int status = fcgi_resp_raw(req, (int)call.resp.status, "application/json",
                                call.resp.body ? call.resp.body : "", call.resp.len);
     fcgi_http_resp_clear(&call.resp);

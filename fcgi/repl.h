@@ -81,12 +81,25 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
  * and relays the primary's answer. Returns the status relayed, or 503. */
 int repl_forward(repl_t *r, fcgi_request *req);
 
+/* Adds "X-Bazar-Primary: N" (the primary this replica knows) to the answer
+ * of a write, so that a caller can send its next write straight to N's
+ * client pool (/replica/<service>/N/...) and skip the forwarding hop. Only
+ * a hint: a write reaching a backup is still forwarded. repl_forward adds
+ * it itself. */
+void repl_hint_primary(repl_t *r, fcgi_request *req);
+
 /* Route handlers for the peer pool (they use the process's repl_t). */
 int repl_handle_append(fcgi_request *req);   /* POST /repl/append */
 int repl_handle_vote(fcgi_request *req);     /* POST /repl/vote */
 int repl_handle_snapshot(fcgi_request *req); /* GET /repl/snapshot */
 int repl_handle_state(fcgi_request *req);    /* GET /state */
 int repl_handle_health(fcgi_request *req);   /* GET /health */
+
+/* At the primary: the highest log position known to be held by a majority
+ * (committed: no failover can undo it). Entries are committed in order, so
+ * every position up to it is too. 0 at a backup, and at a primary until
+ * its first majority round since the replica (re)started. */
+int64_t repl_committed(const repl_t *r);
 
 /* The last log position applied here, or -1 on a database error. */
 int64_t repl_applied(repl_t *r);

@@ -19,6 +19,7 @@ typedef struct repl_shared {
     int64_t epoch;            /* the highest epoch seen */
     int64_t primary;          /* the primary of that epoch (0: unknown) */
     int64_t heard_ms;         /* wall-clock ms when the primary was last heard from */
+    int64_t committed;        /* at a primary: highest position a majority is known to hold */
     /* At the primary, per peer: send time of the last message the peer
      * acknowledged, and since when it has been failing (0: healthy). */
     int64_t peer_ok_sent_ms[REPL_SHARED_PEERS];

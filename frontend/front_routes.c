@@ -168,17 +168,20 @@ static int write_key(fcgi_request *req, char key[130])
 
 /* A keyed write: tried twice with the same key when the first attempt gets
  * no answer or a 5xx (a dead replica, a failover); the key makes the repeat
- * return the first result instead of applying twice. *ms accumulates. */
-static int keyed_call(fcgi_request *req, const char *peer, const char *method, const char *path,
-                      const char *body, size_t len, const char *key, double *ms,
-                      fcgi_http_resp *r)
+ * return the first result instead of applying twice. The first attempt goes
+ * to `first` (a replica named as the primary, or NULL: `path` too), the
+ * repeat to `path`, the balanced upstream. *ms accumulates. */
+static int keyed_call(fcgi_request *req, const char *peer, const char *method, const char *first,
+                      const char *path, const char *body, size_t len, const char *key,
+                      double *ms, fcgi_http_resp *r)
 {
     char hdr[160];
     snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
     int rc = -1;
     *ms = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
-        rc = front_call(req, peer, method, path, body, len, hdr, r);
+        rc = front_call(req, peer, method, attempt == 0 && first ? first : path, body, len, hdr,
+                        r);
         *ms += r->ms;
         if (rc == 0 && r->status < 500)
             break;
@@ -200,10 +203,17 @@ static int h_purchase(fcgi_request *req)
     char key[130], path[64], inner[80];
     if (write_key(req, key) != 0)
         return 400;
+    /* Straight to the order primary the last answer named (no forwarding
+     * hop at a backup); the balanced upstream when none is known or it
+     * failed. Per process, so each worker learns it once. */
+    static int primary;
+    char direct[80];
     snprintf(path, sizeof path, "/order/purchase/%lld", id);
+    snprintf(direct, sizeof direct, "/replica/order/%d/purchase/%lld", primary, id);
     fcgi_http_resp r;
     double ms;
-    int rc = keyed_call(req, "order", "POST", path, NULL, 0, key, &ms, &r);
+    int rc = keyed_call(req, "order", "POST", primary ? direct : NULL, path, NULL, 0, key, &ms, &r);
+    primary = rc == 0 && r.status < 500 ? r.primary : 0;
     copy_timing(r.server_timing, "catalog;", inner, sizeof inner);
     fcgi_resp_header(req, "Server-Timing", "order;dur=%.2f%s", ms, inner);
     return front_relay(req, rc, &r, "order");
@@ -241,7 +251,7 @@ static int admin_write(fcgi_request *req, const char *method, const char *path)
         return 400;
     fcgi_http_resp r;
     double ms;
-    int rc = keyed_call(req, "catalog", method, path, body, len, key, &ms, &r);
+    int rc = keyed_call(req, "catalog", method, NULL, path, body, len, key, &ms, &r);
     fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f", ms);
     return front_relay(req, rc, &r, "catalog");
 }

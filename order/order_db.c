@@ -2,9 +2,9 @@
  * state machine that changes them, and their JSON view.
  *
  * Entries, all decided by the primary:
- *   {"op":"open","order_id":7,"book_id":2,"key":"k","created_at":"..."}
- *   {"op":"close","order_id":7,"title":"...","cents":5000}
- *   {"op":"fail","order_id":7,"status":409}                               */
+ *   {"op":"order","order_id":7,"book_id":2,"key":"k","title":"...","cents":5000,
+ *    "created_at":"..."}            one purchase, recorded after its copy was taken
+ *   {"op":"swept","catalog_pos":81}  the sweep checked the catalog's records up to 81 */
 #include "order_db.h"
 
 #include <inttypes.h>
@@ -16,30 +16,33 @@
 #include "fcgi_log.h"
 
 static sqlite3 *db;
-static sqlite3_stmt *st_by_id, *st_by_key, *st_stale, *st_next, *st_open, *st_close, *st_fail,
+static sqlite3_stmt *st_by_id, *st_by_key, *st_next, *st_insert, *st_swept, *st_sweep_set,
     *st_hash;
 
-#define ORDER_COLS "order_id, book_id, key, status, title, price_cents, fail_status, created_at"
+#define ORDER_COLS "order_id, book_id, key, title, price_cents, created_at"
 
-void order_db_init(sqlite3 *handle)
+int order_db_init(sqlite3 *handle, char *err, size_t errlen)
 {
     db = handle;
+    sqlite3_stmt *st = NULL;
+    int old = sqlite3_prepare_v2(db, "SELECT status FROM orders", -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
+    if (old) {
+        snprintf(err, errlen, "the order database was written by an older Bazar (orders with a "
+                              "status); stop, remove var/data/order-*.db and start again");
+        return -1;
+    }
+    return 0;
 }
 
 static void read_row(sqlite3_stmt *st, order_row *o)
 {
-    const char *status = (const char *)sqlite3_column_text(st, 3);
     o->order_id = sqlite3_column_int64(st, 0);
     o->book_id = sqlite3_column_int64(st, 1);
     snprintf(o->key, sizeof o->key, "%s", (const char *)sqlite3_column_text(st, 2));
-    o->status = strcmp(status, "done") == 0     ? ORDER_DONE
-                : strcmp(status, "failed") == 0 ? ORDER_FAILED
-                                                : ORDER_PENDING;
-    const unsigned char *title = sqlite3_column_text(st, 4);
-    snprintf(o->title, sizeof o->title, "%s", title ? (const char *)title : "");
-    o->price_cents = sqlite3_column_int64(st, 5);
-    o->fail_status = sqlite3_column_int64(st, 6);
-    snprintf(o->created_at, sizeof o->created_at, "%s", (const char *)sqlite3_column_text(st, 7));
+    snprintf(o->title, sizeof o->title, "%s", (const char *)sqlite3_column_text(st, 3));
+    o->price_cents = sqlite3_column_int64(st, 4);
+    snprintf(o->created_at, sizeof o->created_at, "%s", (const char *)sqlite3_column_text(st, 5));
 }
 
 static int one_row(sqlite3_stmt *st, order_row *out)
@@ -68,24 +71,25 @@ int order_db_by_key(const char *key, order_row *out)
     return one_row(st, out);
 }
 
-int order_db_stale_pending(const char *before, order_row *out)
+/* The single integer `sql` selects (NULL counts as 0), or -1. */
+static int64_t one_int(sqlite3_stmt **cache, const char *sql)
 {
-    sqlite3_stmt *st = fcgi_db_stmt(db, &st_stale,
-                                    "SELECT " ORDER_COLS " FROM orders WHERE status = 'pending' "
-                                    "AND created_at < ? ORDER BY created_at LIMIT 1");
-    if (!st || sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC) != SQLITE_OK)
+    sqlite3_stmt *st = fcgi_db_stmt(db, cache, sql);
+    if (!st)
         return -1;
-    return one_row(st, out);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return v;
 }
 
 int64_t order_db_next_id(void)
 {
-    sqlite3_stmt *st = fcgi_db_stmt(db, &st_next, "SELECT COALESCE(MAX(order_id), 0) + 1 FROM orders");
-    if (!st || sqlite3_step(st) != SQLITE_ROW)
-        return -1;
-    int64_t id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return id;
+    return one_int(&st_next, "SELECT COALESCE(MAX(order_id), 0) + 1 FROM orders");
+}
+
+int64_t order_db_swept(void)
+{
+    return one_int(&st_swept, "SELECT catalog_pos FROM sweep WHERE id = 1");
 }
 
 json_object *order_json(const order_row *o)
@@ -103,6 +107,40 @@ json_object *order_json(const order_row *o)
     return j;
 }
 
+static int apply_order(json_object *op, int64_t id, char *err, size_t errlen)
+{
+    const char *key = fcgi_json_str(op, "key"), *at = fcgi_json_str(op, "created_at"),
+               *title = fcgi_json_str(op, "title");
+    int64_t book = fcgi_json_int(op, "book_id", -1), cents = fcgi_json_int(op, "cents", -1);
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_insert,
+                                    "INSERT INTO orders (" ORDER_COLS ") VALUES (?, ?, ?, ?, ?, ?)");
+    if (id < 1 || book < 0 || cents < 0 || !key || !at || !title) {
+        snprintf(err, errlen, "order entry without order_id, book_id, key, title, cents or created_at");
+        return -1;
+    }
+    if (!st || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, book) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 4, title, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, cents) != SQLITE_OK ||
+        sqlite3_bind_text(st, 6, at, -1, SQLITE_STATIC) != SQLITE_OK || fcgi_db_step_one(db, st) != 0) {
+        snprintf(err, errlen, "order %" PRId64 " failed: %s", id, sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_swept(int64_t pos, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(
+        db, &st_sweep_set, "UPDATE sweep SET catalog_pos = MAX(catalog_pos, ?) WHERE id = 1");
+    if (pos < 0 || !st || sqlite3_bind_int64(st, 1, pos) != SQLITE_OK ||
+        fcgi_db_step_one(db, st) != 0) {
+        snprintf(err, errlen, "swept entry without a valid catalog_pos: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
 
 int order_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char *err, size_t errlen)
 {
@@ -110,52 +148,11 @@ int order_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char *
     (void)handle;
     (void)pos;
     const char *kind = fcgi_json_str(op, "op");
-    int64_t id = fcgi_json_int(op, "order_id", -1);
-    sqlite3_stmt *st;
-    if (!kind || id < 1) {
-        snprintf(err, errlen, "entry without op or order_id");
-        return -1;
-    }
-    if (strcmp(kind, "open") == 0) {
-        const char *key = fcgi_json_str(op, "key"), *at = fcgi_json_str(op, "created_at");
-        int64_t book = fcgi_json_int(op, "book_id", -1);
-        st = fcgi_db_stmt(db, &st_open,
-                          "INSERT INTO orders (order_id, book_id, key, status, created_at) "
-                          "VALUES (?, ?, ?, 'pending', ?)");
-        if (!key || !at || book < 0 || !st || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, book) != SQLITE_OK ||
-            sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_bind_text(st, 4, at, -1, SQLITE_STATIC) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
-            goto fail;
-        return 0;
-    }
-    if (strcmp(kind, "close") == 0) {
-        const char *title = fcgi_json_str(op, "title");
-        int64_t cents = fcgi_json_int(op, "cents", -1);
-        st = fcgi_db_stmt(db, &st_close,
-                          "UPDATE orders SET status = 'done', title = ?, price_cents = ? "
-                          "WHERE order_id = ? AND status = 'pending'");
-        if (!title || cents < 0 || !st ||
-            sqlite3_bind_text(st, 1, title, -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, cents) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
-            goto fail;
-        return 0;
-    }
-    if (strcmp(kind, "fail") == 0) {
-        int64_t status = fcgi_json_int(op, "status", -1);
-        st = fcgi_db_stmt(db, &st_fail,
-                          "UPDATE orders SET status = 'failed', fail_status = ? "
-                          "WHERE order_id = ? AND status = 'pending'");
-        if (status < 400 || !st || sqlite3_bind_int64(st, 1, status) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
-            goto fail;
-        return 0;
-    }
-    snprintf(err, errlen, "unknown op '%s'", kind);
-    return -1;
-fail:
-    snprintf(err, errlen, "%s of order %" PRId64 " failed: %s", kind, id, sqlite3_errmsg(db));
+    if (kind && strcmp(kind, "order") == 0)
+        return apply_order(op, fcgi_json_int(op, "order_id", -1), err, errlen);
+    if (kind && strcmp(kind, "swept") == 0)
+        return apply_swept(fcgi_json_int(op, "catalog_pos", -1), err, errlen);
+    snprintf(err, errlen, "unknown op '%s'", kind ? kind : "(none)");
     return -1;
 }
 
@@ -165,19 +162,19 @@ int order_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
     (void)handle;
     fcgi_hash h;
     fcgi_hash_init(&h);
+    int64_t swept = order_db_swept();
     sqlite3_stmt *st = fcgi_db_stmt(db, &st_hash, "SELECT " ORDER_COLS " FROM orders ORDER BY order_id");
-    if (!st)
+    if (swept < 0 || !st)
         return -1;
+    fcgi_hash_i64(&h, swept);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         fcgi_hash_i64(&h, sqlite3_column_int64(st, 0));
         fcgi_hash_i64(&h, sqlite3_column_int64(st, 1));
         fcgi_hash_text(&h, sqlite3_column_text(st, 2));
         fcgi_hash_text(&h, sqlite3_column_text(st, 3));
-        fcgi_hash_text(&h, sqlite3_column_text(st, 4));
-        fcgi_hash_i64(&h, sqlite3_column_int64(st, 5));
-        fcgi_hash_i64(&h, sqlite3_column_int64(st, 6));
-        fcgi_hash_text(&h, sqlite3_column_text(st, 7));
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 4));
+        fcgi_hash_text(&h, sqlite3_column_text(st, 5));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -186,17 +183,33 @@ int order_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
     return 0;
 }
 
+/* The sweep position read on `handle` (snapshots may run on the ticker
+ * thread's own connection), or -1. */
+static int64_t swept_on(sqlite3 *handle)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(handle, "SELECT catalog_pos FROM sweep WHERE id = 1", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 json_object *order_dump(void *ctx, sqlite3 *handle)
 {
     (void)ctx;
+    int64_t swept = swept_on(handle);
     json_object *o = json_object_new_object();
     json_object *rows = fcgi_db_dump_rows(handle, "SELECT " ORDER_COLS " FROM orders ORDER BY order_id");
-    if (!o || !rows) {
+    if (swept < 0 || !o || !rows) {
         json_object_put(o);
         json_object_put(rows);
         return NULL;
     }
     json_object_object_add(o, "orders", rows);
+    json_object_object_add(o, "swept", json_object_new_int64(swept));
     return o;
 }
 
@@ -205,12 +218,15 @@ int order_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size_t
     (void)ctx;
     json_object *rows;
     err[0] = 0;
-    if (!json_object_object_get_ex(state, "orders", &rows)) {
-        snprintf(err, errlen, "snapshot without orders");
+    int64_t swept = fcgi_json_int(state, "swept", -1);
+    if (!json_object_object_get_ex(state, "orders", &rows) || swept < 0) {
+        snprintf(err, errlen, "snapshot without orders or swept");
         return -1;
     }
-    if (fcgi_db_exec(handle, "DELETE FROM orders", err, errlen) != 0)
+    char sql[96];
+    snprintf(sql, sizeof sql, "DELETE FROM orders; UPDATE sweep SET catalog_pos = %" PRId64, swept);
+    if (fcgi_db_exec(handle, sql, err, errlen) != 0)
         return -1;
-    return fcgi_db_load_rows(handle, "INSERT INTO orders (" ORDER_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             rows, 8, err, errlen);
+    return fcgi_db_load_rows(handle, "INSERT INTO orders (" ORDER_COLS ") VALUES (?, ?, ?, ?, ?, ?)",
+                             rows, 6, err, errlen);
 }

@@ -3,32 +3,34 @@
 #ifndef ORDER_DB_H
 #define ORDER_DB_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
 #include <sqlite3.h>
 
 extern const char order_schema_sql[]; /* order/schema.sql, compiled in */
 
-enum order_status { ORDER_PENDING, ORDER_DONE, ORDER_FAILED };
-
 typedef struct order_row {
-    int64_t order_id, book_id, price_cents, fail_status;
-    enum order_status status;
+    int64_t order_id, book_id, price_cents;
     char key[129];
     char title[256];
     char created_at[40];
 } order_row;
 
-void order_db_init(sqlite3 *db);
+/* Binds the module to the replica's connection. Returns 0, or -1 with a
+ * reason in err when the database was written by an older Bazar whose
+ * orders had a status (pending/done/failed). */
+int order_db_init(sqlite3 *db, char *err, size_t errlen);
 
 /* Point reads. Return 1 found, 0 not found, -1 database error. */
 int order_db_by_id(int64_t order_id, order_row *out);
 int order_db_by_key(const char *key, order_row *out);
-/* The oldest order still pending that was created before `before` (ISO). */
-int order_db_stale_pending(const char *before, order_row *out);
 
 /* The next order id (max + 1, from 1), or -1 on error. */
 int64_t order_db_next_id(void);
+
+/* The catalog log position the sweep has checked up to, or -1 on error. */
+int64_t order_db_swept(void);
 
 /* {"order_id","book_id","title","price","created_at"}; NULL on failure. */
 json_object *order_json(const order_row *o);

@@ -15,7 +15,12 @@ int main(int argc, char **argv)
         LOG_ERROR("start-up failed: %s", err);
         return 2;
     }
-    order_db_init(svc.db);
+    if (order_db_init(svc.db, err, sizeof err) != 0) {
+        fprintf(stderr, "order: %s\n", err);
+        LOG_ERROR("start-up failed: %s", err);
+        fcgi_service_close(&svc);
+        return 2;
+    }
     repl_machine machine = {.service = "order", .apply = order_apply, .hash = order_hash,
                             .dump = order_dump, .load = order_load};
     if (fcgi_service_start_repl(&svc, &machine, err, sizeof err) != 0) {

@@ -1,14 +1,20 @@
 -- order/schema.sql - one order replica's tables (the log tables are fcgi/repl.c's).
--- An order is opened ('pending') before the catalog takes the copy, then
--- closed ('done') or failed; see docs/REPLICATION.md, "The purchase flow".
+-- An order is recorded once, after the catalog took its copy; see
+-- docs/REPLICATION.md, "The purchase flow".
 CREATE TABLE IF NOT EXISTS orders (
     order_id    INTEGER PRIMARY KEY,
     book_id     INTEGER NOT NULL,
     key         TEXT    NOT NULL UNIQUE,   -- the purchase's Idempotency-Key
-    status      TEXT    NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
-    title       TEXT,
-    price_cents INTEGER,
-    fail_status INTEGER,                   -- 404 or 409 when failed
+    title       TEXT    NOT NULL,          -- as the catalog sold it
+    price_cents INTEGER NOT NULL,
     created_at  TEXT    NOT NULL           -- UTC ISO-8601, set by the primary
 );
-CREATE INDEX IF NOT EXISTS orders_pending ON orders (created_at) WHERE status = 'pending';
+
+-- How far the sweep has checked the catalog's purchase records: every record
+-- at or below this catalog log position has its order. Replicated (the
+-- "swept" entry), so a new primary goes on where the old one stopped.
+CREATE TABLE IF NOT EXISTS sweep (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    catalog_pos INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO sweep VALUES (1, 0);

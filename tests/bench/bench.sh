@@ -524,7 +524,7 @@ if [[ $MODE == full ]] && want bigorders; then
         die "the filled cluster did not start: $(tail -20 "$OUT/logs/start-c33bo-filled.log")"
     t2=$(date +%s.%N)
     load_secret
-    rstate agree --service order --expect-replayed "$short:$((2 * SHORT))" --max-seconds 60 ||
+    rstate agree --service order --expect-replayed "$short:$((SHORT + 1))" --max-seconds 60 ||
         die "order replicas disagree after the fill"
     rstate agree --service catalog --expect-replayed "$short:$SHORT" --max-seconds 60 ||
         die "catalog replicas disagree after the fill"

@@ -126,6 +126,7 @@ PUBLIC = [
     ("price bad id", "PUT", "/bazar/books/-1/price", {"price": 2}, _auth(TOKEN), 400),
     # the closed surface and nginx's own errors
     ("internal route via public", "GET", "/catalog/books", None, None, 404),
+    ("purchase records via public", "GET", "/catalog/purchases?after=0", None, None, 404),
     ("status via public", "GET", "/status", None, None, 404),
     ("peer append via public", "POST", "/peer/catalog/1/repl/append", {"service": "catalog"}, None, 404),
 ]
@@ -173,6 +174,9 @@ def _append(service="catalog", epoch=1, leader="@LEADER@", entries=None, **extra
 
 BOGUS_OP = {"op": "restock", "id": 1, "count": 1000}  # never applied: every row is refused first
 REAL_OP = {"op": "restock", "id": 1, "count": 1000}   # valid: only the secret stops it
+# A valid order entry: it would record an order if a replica accepted it.
+ORDER_OP = {"op": "order", "order_id": 999999, "book_id": 1, "key": "hostile-order", "title": "T",
+            "cents": 100, "created_at": "2026-01-01T00:00:00.000Z"}
 NOSECRET = object()       # placeholder: send no X-Bazar-Secret header at all
 
 # (name, method, path, body, headers, expected status). "@NEXT@" in an
@@ -187,6 +191,11 @@ INTERNAL = [
     ("catalog id 2^63", "GET", "/catalog/books/9223372036854775808", None, None, 400),
     ("catalog topic invalid utf-8", "GET", "/catalog/search/%ff", None, None, 400),
     ("catalog topic NUL", "GET", "/catalog/search/%00", None, None, 400),
+    ("purchases after not a number", "GET", "/catalog/purchases?after=x", None, None, 400),
+    ("purchases after negative", "GET", "/catalog/purchases?after=-1", None, None, 400),
+    ("purchases upto empty", "GET", "/replica/catalog/2/purchases?upto=", None, None, 400),
+    ("purchases limit 0", "GET", "/catalog/purchases?limit=0", None, None, 400),
+    ("purchases limit too big", "GET", "/replica/catalog/1/purchases?limit=1001", None, None, 400),
     ("catalog decrement without key", "POST", "/catalog/books/1/decrement", {}, None, 400),
     ("catalog decrement bad key", "POST", "/catalog/books/1/decrement", {"key": "' OR 1=1 --"}, None, 400),
     ("catalog restock negative", "POST", "/catalog/books/1/restock", {"count": -1}, None, 400),
@@ -262,10 +271,10 @@ INTERNAL = [
      _append(entries=[{"pos": "@DUP@", "epoch": 1, "op": BOGUS_OP}, {"pos": "@NEXT@", "epoch": 1}]), None, 400),
     ("append deeply nested", "POST", "/peer/catalog/2/repl/append", _nested(100).encode(), None, 400),
     ("order append wrong service", "POST", "/peer/order/2/repl/append",
-     _append(service="catalog", entries=[{"pos": "@NEXT@", "epoch": 1, "op": {"op": "fail", "order_id": 1}}]),
+     _append(service="catalog", entries=[{"pos": "@NEXT@", "epoch": 1, "op": ORDER_OP}]),
      None, 400),
     ("order append gap", "POST", "/peer/order/3/repl/append",
-     _append(service="order", entries=[{"pos": "@GAP@", "epoch": 1, "op": {"op": "fail", "order_id": 1}}]),
+     _append(service="order", entries=[{"pos": "@GAP@", "epoch": 1, "op": ORDER_OP}]),
      None, 409),
     ("order append unknown op", "POST", "/peer/order/3/repl/append",
      _append(service="order", entries=[{"pos": "@NEXT@", "epoch": 1, "op": {"op": "explode"}}]), None, 422),
@@ -287,7 +296,7 @@ INTERNAL = [
      _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": REAL_OP}]), {"X-Bazar-Secret": LONG}, 403),
     ("append empty secret", "POST", "/peer/order/2/repl/append",
      _append(service="order", epoch=7, leader=3,
-             entries=[{"pos": "@NEXT@", "epoch": 7, "op": {"op": "fail", "order_id": 1}}]),
+             entries=[{"pos": "@NEXT@", "epoch": 7, "op": ORDER_OP}]),
      {"X-Bazar-Secret": ""}, 403),
     ("vote bad secret (epoch 99)", "POST", "/peer/catalog/2/repl/vote",
      {"service": "catalog", "epoch": 99, "candidate": 3, "last_epoch": 99, "applied": 10 ** 9},

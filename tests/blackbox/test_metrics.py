@@ -81,7 +81,7 @@ def test_metrics_move(cluster):
         assert values[-1] == total(m1, "bazar_request_duration_seconds_count", tier=tier)
         assert total(m1, "bazar_request_duration_seconds_sum", tier=tier) > 0
     # replication: the purchase wrote to the order log everywhere, no lag afterwards
-    assert delta("bazar_replica_applied", service="order") >= 2 * 3
+    assert delta("bazar_replica_applied", service="order") >= 1 * 3  # one order entry, 3 replicas
     for svc in ("catalog", "order"):
         assert total(m1, "bazar_replica_primary", service=svc) == 1
         for n in (1, 2, 3):

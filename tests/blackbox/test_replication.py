@@ -2,6 +2,8 @@
 commit, no oversell under concurrency, convergence, deadlock freedom, and no
 stale cached read after an acknowledged write."""
 import json
+import os
+import re
 import threading
 import time
 import uuid
@@ -79,7 +81,47 @@ def test_no_oversell_across_every_entry_point(cluster):
         for o in ok[::7]:
             r = c.internal("GET", "/replica/order/%d/orders/%d" % (i, o["order_id"]))
             assert r.status == 200 and r.body == o, "order-%d: %s" % (i, describe(r))
-    assert st["order"]["replicas"][0]["applied"] >= 200  # open + close per order
+    # one "order" entry per success; a refused purchase writes nothing
+    assert 100 <= st["order"]["replicas"][0]["applied"] < 200, st["order"]["replicas"][0]
+
+
+def test_purchases_go_straight_to_the_primaries_once_named(make_cluster):
+    """Writes answer with X-Bazar-Primary; the front end and the order primary
+    then address the order and catalog primaries directly (no forwarding hop
+    at a backup), and fall back to the balanced upstream when the named
+    primary no longer answers."""
+    c = make_cluster()
+    log = os.path.join(c.var, "log", "nginx.access.log")
+    ids = [status(c)[svc]["primary"] for svc in ("order", "catalog")]
+    r = c.internal("POST", "/replica/order/%d/purchase/1" % (ids[0] % N + 1), None,
+                   {"Idempotency-Key": "hint-" + uuid.uuid4().hex})
+    assert r.status == 200 and r.headers.get("x-bazar-primary") == str(ids[0]), describe(r)
+    with open(log) as f:
+        f.seek(0, os.SEEK_END)
+        for k in range(12):  # 4 front-end workers: each learns the hint on its first
+            r = c.pub("POST", "/bazar/purchase/%d" % (k % 7))
+            assert r.status == 200, describe(r)
+            assert "x-bazar-primary" not in r.headers, "the hint leaked to the client"
+        time.sleep(0.3)  # nginx writes the access log line after the answer
+        lines = f.read().splitlines()
+    # Through the balanced upstream (where 2 of 3 land on a backup, which
+    # forwards): only until each worker has learned the primaries.
+    upstream_order = [l for l in lines if '"POST /order/purchase/' in l]
+    upstream_catalog = [l for l in lines if re.search(r'"POST /catalog/books/\d+/decrement', l)]
+    direct_order = [l for l in lines if '"POST /replica/order/%d/purchase/' % ids[0] in l]
+    direct_catalog = [l for l in lines
+                      if re.search(r'"POST /replica/catalog/%d/books/\d+/decrement' % ids[1], l)]
+    assert len(upstream_order) <= 4 and len(direct_order) >= 12 - 4, (upstream_order, len(direct_order))
+    assert len(upstream_catalog) <= 3 and len(direct_catalog) >= 12 - 3, (upstream_catalog,
+                                                                      len(direct_catalog))
+    # The named order primary dies: the next purchases fall back and succeed.
+    for pid in c.pids("order-%d" % ids[0]) + c.pids("order-%d.peer" % ids[0]):
+        os.kill(pid, 9)
+    ok = 0
+    deadline = time.monotonic() + 20
+    while ok < 3 and time.monotonic() < deadline:
+        ok += c.pub("POST", "/bazar/purchase/2", timeout=20).status == 200
+    assert ok == 3, "purchases did not resume after the named primary died"
 
 
 def test_writes_at_every_replica_at_once_finish_and_converge(cluster):

@@ -260,6 +260,29 @@ static void test_parse_id(void **state)
 #undef ID
 }
 
+static void test_query_id(void **state)
+{
+    (void)state;
+    long long v = -5;
+    assert_int_equal(fcgi_query_id("after=12&upto=30", "after", &v), 1);
+    assert_int_equal(v, 12);
+    assert_int_equal(fcgi_query_id("after=12&upto=30", "upto", &v), 1);
+    assert_int_equal(v, 30);
+    assert_int_equal(fcgi_query_id("xafter=1&after=2", "after", &v), 1); /* whole names only */
+    assert_int_equal(v, 2);
+    v = -5;
+    assert_int_equal(fcgi_query_id("after=12", "limit", &v), 0);
+    assert_int_equal(fcgi_query_id("", "after", &v), 0);
+    assert_int_equal(fcgi_query_id("afterx=1", "after", &v), 0);
+    assert_int_equal(v, -5);
+    assert_int_equal(fcgi_query_id("after=", "after", &v), -1);
+    assert_int_equal(fcgi_query_id("after", "after", &v), -1);
+    assert_int_equal(fcgi_query_id("after=-1", "after", &v), -1);
+    assert_int_equal(fcgi_query_id("after=1x&upto=2", "after", &v), -1);
+    assert_int_equal(fcgi_query_id("after=99999999999999999999", "after", &v), -1);
+    assert_int_equal(v, -5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_path_len_respected),
         cmocka_unit_test(test_url_decode),
         cmocka_unit_test(test_parse_id),
+        cmocka_unit_test(test_query_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
