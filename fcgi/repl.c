@@ -425,6 +425,7 @@ int repl_replicate(repl_t *r, int64_t to, int probe, int timeout_ms)
     int acked = 1;
     int64_t epoch = repl_get(&r->sh->epoch), sent = repl_wall_ms();
     static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+    r->behind = 0;
     char urls[REPL_MAX_PEERS + 1][REPL_URL_MAX + 16];
     for (int i = 1; i <= r->n; i++) {
         int skip = i == r->self || (!probe && repl_get(&r->sh->peer_fail_ms[i]) != 0);
@@ -497,6 +498,9 @@ int repl_replicate(repl_t *r, int64_t to, int probe, int timeout_ms)
             return 0;
         }
     }
+    for (int i = 1; i <= r->n; i++)
+        if (next[i] > 0) /* answered every round with progress, and wants more */
+            r->behind = 1;
     if (acked * 2 > r->n) {
         repl_raise(&r->sh->committed, to);
         repl_raise(&r->sh->lease_until_ms, sent + r->cfg->lease_ms);

@@ -16,6 +16,7 @@ struct repl {
     repl_machine m;
     int self, n;
     repl_shared *sh;
+    int behind; /* the last repl_replicate ran out of rounds with a peer still catching up */
     sqlite3_stmt *st_meta_get, *st_meta_set, *st_log_insert, *st_log_range, *st_log_epoch;
     char db_path[FCGI_CONFIG_STR + 64];
     char peer_key[REPL_MAX_PEERS + 1][48];
@@ -36,8 +37,9 @@ int repl_apply_and_log(repl_t *r, int64_t pos, int64_t ep, json_object *op, char
 
 /* Sends the log up to `to` to the peers in parallel (all of them when
  * probe, else only those not known to be failing), re-sending what each
- * misses; returns how many replicas (self included) hold `to`. Steps down
- * when a peer knows a newer epoch. */
+ * misses; returns how many replicas (self included) hold `to`, and sets
+ * r->behind when a peer that is catching up still misses entries after
+ * the last round. Steps down when a peer knows a newer epoch. */
 int repl_replicate(repl_t *r, int64_t to, int probe, int timeout_ms);
 
 /* Adopts a newer epoch learned from a peer: this replica is a backup of
