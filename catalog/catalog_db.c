@@ -135,27 +135,9 @@ json_object *catalog_db_search_json(const char *topic)
 {
     sqlite3_stmt *st =
         fcgi_db_stmt(db, &st_search, "SELECT id, title FROM books WHERE topic = ? ORDER BY id");
-    json_object *arr = json_object_new_array();
-    if (!st || !arr || sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC) != SQLITE_OK) {
-        json_object_put(arr);
+    if (!st || sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC) != SQLITE_OK)
         return NULL;
-    }
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_object *o = json_object_new_object();
-        if (!o)
-            break;
-        json_object_object_add(o, "id", json_object_new_int64(sqlite3_column_int64(st, 0)));
-        json_object_object_add(
-            o, "title", json_object_new_string((const char *)sqlite3_column_text(st, 1)));
-        json_object_array_add(arr, o);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_object_put(arr);
-        return NULL;
-    }
-    return arr;
+    return fcgi_db_objects(st);
 }
 
 json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limit)
@@ -163,34 +145,11 @@ json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limi
     sqlite3_stmt *st = fcgi_db_stmt(db, &st_purchases_after,
                                     "SELECT key, book_id, title, price_cents, pos FROM purchases "
                                     "WHERE pos > ? AND pos <= ? ORDER BY pos LIMIT ?");
-    json_object *arr = json_object_new_array();
-    if (!st || !arr || sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
+    if (!st || sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, upto) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, limit) != SQLITE_OK) {
-        json_object_put(arr);
+        sqlite3_bind_int64(st, 3, limit) != SQLITE_OK)
         return NULL;
-    }
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_object *o = json_object_new_object();
-        if (!o)
-            break;
-        json_object_object_add(
-            o, "key", json_object_new_string((const char *)sqlite3_column_text(st, 0)));
-        json_object_object_add(o, "book_id", json_object_new_int64(sqlite3_column_int64(st, 1)));
-        json_object_object_add(
-            o, "title", json_object_new_string((const char *)sqlite3_column_text(st, 2)));
-        json_object_object_add(o, "price_cents",
-                               json_object_new_int64(sqlite3_column_int64(st, 3)));
-        json_object_object_add(o, "pos", json_object_new_int64(sqlite3_column_int64(st, 4)));
-        json_object_array_add(arr, o);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_object_put(arr);
-        return NULL;
-    }
-    return arr;
+    return fcgi_db_objects(st);
 }
 
 json_object *catalog_db_all_json(void)

@@ -117,6 +117,37 @@ void fcgi_utc_now(char *out, size_t outlen)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
+/* One result column as JSON (integers, text, null). */
+static json_object *column_json(sqlite3_stmt *st, int c)
+{
+    int t = sqlite3_column_type(st, c);
+    return t == SQLITE_NULL      ? NULL
+           : t == SQLITE_INTEGER ? json_object_new_int64(sqlite3_column_int64(st, c))
+                                 : json_object_new_string((const char *)sqlite3_column_text(st, c));
+}
+
+json_object *fcgi_db_objects(sqlite3_stmt *st)
+{
+    json_object *rows = json_object_new_array();
+    int rc = SQLITE_NOMEM, ncols = sqlite3_column_count(st);
+    while (rows && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        if (!o) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        for (int c = 0; c < ncols; c++)
+            json_object_object_add(o, sqlite3_column_name(st, c), column_json(st, c));
+        json_object_array_add(rows, o);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_object_put(rows);
+        return NULL;
+    }
+    return rows;
+}
+
 json_object *fcgi_db_dump_rows(sqlite3 *db, const char *select_sql)
 {
     sqlite3_stmt *st = NULL;
@@ -131,14 +162,8 @@ json_object *fcgi_db_dump_rows(sqlite3 *db, const char *select_sql)
         json_object *row = json_object_new_array_ext(ncols);
         if (!row)
             break;
-        for (int c = 0; c < ncols; c++) {
-            int t = sqlite3_column_type(st, c);
-            json_object_array_add(
-                row, t == SQLITE_NULL      ? NULL
-                     : t == SQLITE_INTEGER ? json_object_new_int64(sqlite3_column_int64(st, c))
-                                           : json_object_new_string(
-                                                 (const char *)sqlite3_column_text(st, c)));
-        }
+        for (int c = 0; c < ncols; c++)
+            json_object_array_add(row, column_json(st, c));
         json_object_array_add(rows, row);
     }
     sqlite3_finalize(st);

@@ -25,6 +25,12 @@ sqlite3_stmt *fcgi_db_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql);
  * changed exactly one row. Returns 0 or -1. */
 int fcgi_db_step_one(sqlite3 *db, sqlite3_stmt *st);
 
+/* Steps a prepared, bound statement to its end and returns its rows as a
+ * JSON array of objects named by the result columns ("SELECT id, title"
+ * -> {"id":..,"title":..}; integers, text, null), or NULL on a database or
+ * allocation error. Resets the statement. The caller owns the array. */
+struct json_object *fcgi_db_objects(sqlite3_stmt *st);
+
 /* Snapshots: the rows `select_sql` returns as a JSON array of arrays
  * (integers, text, null), or NULL on error. The caller owns it. */
 struct json_object *fcgi_db_dump_rows(sqlite3 *db, const char *select_sql);

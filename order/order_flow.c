@@ -12,16 +12,7 @@
 #include "fcgi_json.h"
 #include "order_db.h"
 
-static repl_t *repl;
-static const fcgi_config *cfg;
-static fcgi_http *http;
-
-void order_flow_init(repl_t *r, const fcgi_config *c, fcgi_http *h)
-{
-    repl = r;
-    cfg = c;
-    http = h;
-}
+order_env order_ctx;
 
 int order_take(order_taken *t, const char *rid, double *catalog_ms, char *why, size_t whylen)
 {
@@ -40,13 +31,13 @@ int order_take(order_taken *t, const char *rid, double *catalog_ms, char *why, s
     for (int direct = primary;; direct = 0) {
         if (direct)
             snprintf(url, sizeof url, "%s/replica/catalog/%d/books/%" PRId64 "/decrement",
-                     cfg->internal_url, direct, t->book_id);
+                     order_ctx.cfg->internal_url, direct, t->book_id);
         else
-            snprintf(url, sizeof url, "%s/catalog/books/%" PRId64 "/decrement", cfg->internal_url,
+            snprintf(url, sizeof url, "%s/catalog/books/%" PRId64 "/decrement", order_ctx.cfg->internal_url,
                      t->book_id);
         call = (fcgi_http_call){.peer = "catalog", .method = "POST", .url = url, .headers = hdrs,
                                 .body = body, .len = strlen(body)};
-        rc = fcgi_http_do(http, &call);
+        rc = fcgi_http_do(order_ctx.http, &call);
         *catalog_ms += call.resp.ms;
         int answered = rc == 0 && call.resp.status >= 200 && call.resp.status < 500;
         primary = answered ? call.resp.primary : 0;
@@ -118,5 +109,5 @@ static int decide_order(void *arg, sqlite3 *db, json_object **op, char *why, siz
 int order_record(const order_taken *t, char *why, size_t whylen)
 {
     int64_t pos;
-    return repl_submit(repl, decide_order, (void *)t, &pos, why, whylen);
+    return repl_submit(order_ctx.repl, decide_order, (void *)t, &pos, why, whylen);
 }

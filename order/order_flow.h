@@ -17,7 +17,13 @@ typedef struct order_taken {
     char title[256];
 } order_taken;
 
-void order_flow_init(repl_t *r, const fcgi_config *c, fcgi_http *h);
+/* What the order program's modules share, set once at start-up. */
+typedef struct order_env {
+    repl_t *repl;
+    const fcgi_config *cfg;
+    fcgi_http *http;
+} order_env;
+extern order_env order_ctx;
 
 /* Step 1: asks the catalog to decrement t->book_id under t->key (idempotent
  * by key: a repeat takes nothing and answers as the first time) and fills

@@ -32,8 +32,7 @@ void order_routes_init(repl_t *r, const fcgi_config *c, fcgi_http *h)
 {
     repl = r;
     cfg = c;
-    order_flow_init(r, c, h);
-    order_sweep_init(r, c, h);
+    order_ctx = (order_env){.repl = r, .cfg = c, .http = h};
 }
 
 static int answer_order(fcgi_request *req, int found, const order_row *o, const char *what)

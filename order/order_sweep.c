@@ -28,16 +28,6 @@
 #define SWEEP_PAGE 500      /* records per catalog call */
 #define SWEEP_PAGES 8       /* catalog calls per pass */
 
-static repl_t *repl;
-static const fcgi_config *cfg;
-static fcgi_http *http;
-
-void order_sweep_init(repl_t *r, const fcgi_config *c, fcgi_http *h)
-{
-    repl = r;
-    cfg = c;
-    http = h;
-}
 
 static int decide_swept(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen)
 {
@@ -63,13 +53,13 @@ static json_object *fetch(int64_t after, int64_t upto, const char *rid)
 {
     char url[FCGI_CONFIG_STR + 128], rid_hdr[96];
     snprintf(url, sizeof url,
-             "%s/catalog/purchases?after=%" PRId64 "&upto=%" PRId64 "&limit=%d", cfg->internal_url,
+             "%s/catalog/purchases?after=%" PRId64 "&upto=%" PRId64 "&limit=%d", order_ctx.cfg->internal_url,
              after, upto, SWEEP_PAGE);
     snprintf(rid_hdr, sizeof rid_hdr, "X-Request-Id: %s", rid);
     const char *hdrs[] = {rid_hdr, NULL};
     fcgi_http_call call = {.peer = "catalog", .method = "GET", .url = url, .headers = hdrs};
     json_object *ans = NULL;
-    if (fcgi_http_do(http, &call) == 0 && call.resp.status == 200 && call.resp.body)
+    if (fcgi_http_do(order_ctx.http, &call) == 0 && call.resp.status == 200 && call.resp.body)
         ans = json_tokener_parse(call.resp.body);
     else
         LOG_WARN("sweep: catalog purchases unavailable (%s)",
@@ -117,7 +107,7 @@ void order_sweep(const char *rid)
     static double next_ms;
     static int64_t upto; /* the catalog's committed position one pass ago */
     double now = fcgi_now_ms();
-    if (now < next_ms || !repl_is_primary(repl))
+    if (now < next_ms || !repl_is_primary(order_ctx.repl))
         return;
     next_ms = now + SWEEP_EVERY_MS;
     int64_t from = order_db_swept(), done = from, next_upto = -1;
@@ -151,7 +141,7 @@ void order_sweep(const char *rid)
     if (done > from) {
         char why[256];
         int64_t pos;
-        if (repl_submit(repl, decide_swept, &done, &pos, why, sizeof why) >= 300)
+        if (repl_submit(order_ctx.repl, decide_swept, &done, &pos, why, sizeof why) >= 300)
             LOG_WARN("sweep: replicating the position %" PRId64 " failed: %s", done, why);
     }
     if (recorded)

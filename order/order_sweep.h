@@ -3,17 +3,11 @@
 #ifndef ORDER_SWEEP_H
 #define ORDER_SWEEP_H
 
-#include "fcgi_config.h"
-#include "fcgi_http.h"
-#include "repl.h"
-
 /* At the order primary, at most once per SWEEP_EVERY_MS per process: reads
  * the catalog's committed purchase records past the replicated sweep
  * position, records an order for each one that has none, and replicates
  * the new position. Bounded work per call; errors only end the pass early
  * (the next pass starts where this one stopped). `rid`: X-Request-Id. */
 void order_sweep(const char *rid);
-
-void order_sweep_init(repl_t *r, const fcgi_config *c, fcgi_http *h);
 
 #endif
