@@ -429,7 +429,12 @@ int repl_replicate(repl_t *r, int64_t to, int probe, int timeout_ms)
     char urls[REPL_MAX_PEERS + 1][REPL_URL_MAX + 16];
     for (int i = 1; i <= r->n; i++) {
         int skip = i == r->self || (!probe && repl_get(&r->sh->peer_fail_ms[i]) != 0);
-        next[i] = skip ? -1 : to;
+        /* A write's round starts with its new entry [to..to]; a heartbeat
+         * (probe) with no entry at all, [to+1..to]: the peer answers its
+         * position and a peer that is behind gets what it misses in the
+         * next round. (Probing with [to..to] would need the head entry in
+         * the log, which an emptied log - see order/order_db.c - lacks.) */
+        next[i] = skip ? -1 : probe ? to + 1 : to;
         snprintf(urls[i], sizeof urls[i], "%s/repl/append", r->peer_base[i]);
     }
     for (int round = 0; round < REPL_ROUNDS; round++) {
@@ -442,8 +447,7 @@ int repl_replicate(repl_t *r, int64_t to, int probe, int timeout_ms)
         for (int i = 1; i <= r->n; i++) {
             if (next[i] < 0)
                 continue;
-            /* to == 0 (an empty log) still makes a heartbeat: [1..0]. */
-            if (build_append(r, epoch, next[i] ? next[i] : 1, to, sent, &bodies[nc]) != 0) {
+            if (build_append(r, epoch, next[i], to, sent, &bodies[nc]) != 0) {
                 LOG_ERROR("cannot build append for %s-%d", r->m.service, i);
                 free(bodies[nc].p);
                 bodies[nc] = (buf){0};

@@ -21,18 +21,46 @@ static sqlite3_stmt *st_by_id, *st_by_key, *st_next, *st_insert, *st_swept, *st_
 
 #define ORDER_COLS "order_id, book_id, key, title, price_cents, created_at"
 
-int order_db_init(sqlite3 *handle, char *err, size_t errlen)
+/* A database written before purchases became two writes has orders with a
+ * status (pending, done, failed) and "open"/"close"/"fail" entries in its
+ * log. Migrated in place, the same way at every replica: done orders are
+ * kept; failed ones were never shown; a pending order whose copy the
+ * catalog took is an orphan purchase record, which the sweep records (its
+ * position starts at 0); one whose copy was never taken was never
+ * acknowledged. The old entries cannot be replayed by this version, so the
+ * log is emptied: a replica that still needs them installs a snapshot. */
+static int migrate_v1(char *err, size_t errlen)
 {
-    db = handle;
     sqlite3_stmt *st = NULL;
     int old = sqlite3_prepare_v2(db, "SELECT status FROM orders", -1, &st, NULL) == SQLITE_OK;
     sqlite3_finalize(st);
-    if (old) {
-        snprintf(err, errlen, "the order database was written by an older Bazar (orders with a "
-                              "status); stop, remove var/data/order-*.db and start again");
+    if (!old)
+        return 0;
+    if (fcgi_db_exec(db, "ALTER TABLE orders RENAME TO orders_v1", err, errlen) != 0 ||
+        fcgi_db_exec(db, order_schema_sql, err, errlen) != 0 ||
+        fcgi_db_exec(db,
+                     "INSERT INTO orders (" ORDER_COLS ") SELECT " ORDER_COLS
+                     " FROM orders_v1 WHERE status = 'done';"
+                     "DROP TABLE orders_v1; DELETE FROM repl_log;",
+                     err, errlen) != 0)
+        return -1;
+    LOG_WARN("order database of the old format migrated: done orders kept, log emptied");
+    return 0;
+}
+
+int order_db_init(sqlite3 *handle, char *err, size_t errlen)
+{
+    db = handle;
+    /* Every process of the replica starts at once: one migrates, under the
+     * write lock, and the others find nothing left to do. */
+    if (fcgi_db_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+        return -1;
+    if (migrate_v1(err, errlen) != 0) {
+        char ignore[64];
+        fcgi_db_exec(db, "ROLLBACK", ignore, sizeof ignore);
         return -1;
     }
-    return 0;
+    return fcgi_db_exec(db, "COMMIT", err, errlen);
 }
 
 static void read_row(sqlite3_stmt *st, order_row *o)

@@ -17,9 +17,9 @@ typedef struct order_row {
     char created_at[40];
 } order_row;
 
-/* Binds the module to the replica's connection. Returns 0, or -1 with a
- * reason in err when the database was written by an older Bazar whose
- * orders had a status (pending/done/failed). */
+/* Binds the module to the replica's connection, first migrating a database
+ * written by an older Bazar (orders with a status; see order_db.c).
+ * Returns 0, or -1 with a reason in err. */
 int order_db_init(sqlite3 *db, char *err, size_t errlen);
 
 /* Point reads. Return 1 found, 0 not found, -1 database error. */

@@ -3,8 +3,10 @@ kill -9, SIGSTOP, Redis down, a replica restarted mid-load, everything
 killed at once. After each test: stock + successful purchases == S at every
 catalog replica, every replica's hash equal, and every acknowledged order
 present at every order replica."""
+import glob
 import os
 import signal
+import sqlite3
 import threading
 import time
 import uuid
@@ -435,6 +437,64 @@ def test_copy_taken_before_a_crash_gets_its_order_without_a_retry(make_cluster):
     r = buy(c, book, key)
     assert r.status == 200 and r.body["order_id"] < settled, describe(r)
     assert c.book(book)["quantity"] == before
+
+
+OLD_ORDERS = """CREATE TABLE orders (
+    order_id INTEGER PRIMARY KEY, book_id INTEGER NOT NULL, key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+    title TEXT, price_cents INTEGER, fail_status INTEGER, created_at TEXT NOT NULL);
+CREATE INDEX orders_pending ON orders (created_at) WHERE status = 'pending';"""
+
+
+def test_order_database_of_the_three_write_format_is_migrated(make_cluster):
+    """Databases written before a purchase became two writes (orders with a
+    status; a pending order opened before the copy was taken) are migrated at
+    start: done orders stay as they were, a failed one stays invisible, and
+    the pending one whose copy the catalog took is recorded by the sweep, so
+    stock + orders == S; the replicas agree afterwards."""
+    c = make_cluster()
+    book, S = 5, 100
+    set_stock(c, book, S)
+    done = [buy(c, book, "old-done-%d" % k) for k in range(2)]
+    assert [r.status for r in done] == [200, 200], [describe(r) for r in done]
+    # The copy of a purchase whose order was opened and never closed.
+    r = c.internal("POST", "/catalog/books/%d/decrement" % book, {"key": "old-pending"})
+    assert r.status == 200, describe(r)
+    wait_converged(c)
+    c.stop()
+    for path in glob.glob(os.path.join(c.var, "data", "order-*.db")):
+        db = sqlite3.connect(path)
+        rows = db.execute("SELECT order_id, book_id, key, title, price_cents, created_at "
+                          "FROM orders ORDER BY order_id").fetchall()
+        db.executescript("DROP TABLE orders; DROP TABLE sweep;" + OLD_ORDERS)
+        db.executemany("INSERT INTO orders VALUES (?, ?, ?, 'done', ?, ?, NULL, ?)", rows)
+        db.execute("INSERT INTO orders VALUES (3, ?, 'old-pending', 'pending', NULL, NULL, NULL, "
+                   "'2026-01-01T00:00:00.000Z')", (book,))
+        db.execute("INSERT INTO orders VALUES (4, ?, 'old-failed', 'failed', NULL, NULL, 409, "
+                   "'2026-01-01T00:00:00.000Z')", (book,))
+        db.execute("UPDATE repl_log SET op = '{\"op\":\"open\",\"order_id\":1}'")
+        db.commit()
+        db.close()
+    c.start()
+    for r in done:
+        got = c.pub("GET", "/bazar/orders/%d" % r.body["order_id"])
+        assert got.status == 200 and got.body == r.body, describe(got)
+    assert c.pub("GET", "/bazar/orders/4").status == 404
+    # New purchases drive the sweep; ids are dense, so the newest id counts the orders.
+    deadline, settled = time.monotonic() + 30, None
+    while time.monotonic() < deadline and settled is None:
+        r = buy(c, book, "new-%s" % uuid.uuid4().hex[:8])
+        assert r.status == 200, describe(r)
+        if c.book(book)["quantity"] == S - r.body["order_id"]:
+            settled = r.body["order_id"]
+        time.sleep(0.3)
+    assert settled, "the pending order's copy got no order within 30 s"
+    r = buy(c, book, "old-pending")  # the old client's retry: the order, nothing more taken
+    assert r.status == 200 and r.body["order_id"] <= settled, describe(r)
+    assert c.book(book)["quantity"] == S - settled
+    wait_converged(c)
+    logs = "".join(open(p).read() for p in glob.glob(os.path.join(c.var, "log", "order-*.log")))
+    assert "order database of the old format migrated" in logs
 
 
 def test_redis_killed_mid_load_then_restarted(make_cluster):
