@@ -398,6 +398,22 @@ def test_idempotent_retry_across_replicas_and_crash(make_cluster):
     check_invariants(c, ledger, S)
 
 
+def drive_sweep(c, ledger, S, seconds=30):
+    """Buys ledger.book with new keys, one every 0.3 s, each purchase letting
+    the order primary's sweep run, until stock + orders == S (order ids are
+    dense, so the newest id is the number of orders). Returns that id, or
+    None after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        k = ledger.new_key("drive")
+        r = ledger.record(k, buy(c, ledger.book, k))
+        assert r.status == 200 or r.status >= 500, describe(r)  # 503 during a failover
+        if r.status == 200 and c.book(ledger.book)["quantity"] == S - r.body["order_id"]:
+            return r.body["order_id"]
+        time.sleep(0.3)
+    return None
+
+
 def test_copy_taken_before_a_crash_gets_its_order_without_a_retry(make_cluster):
     """The order primary is killed after the catalog took the copy and before
     the order was recorded, and the client never retries: the new primary's
@@ -420,13 +436,7 @@ def test_copy_taken_before_a_crash_gets_its_order_without_a_retry(make_cluster):
     assert res["r"].status >= 500, "the killed request must fail: %s" % describe(res["r"])
     # New purchases (other keys) drive the new primary's sweep. Order ids are
     # dense (max + 1), so the newest id is the number of orders.
-    deadline, settled = time.monotonic() + 30, None
-    while time.monotonic() < deadline and settled is None:
-        k = ledger.new_key("drive")
-        r = ledger.record(k, buy(c, book, k))
-        if r.status == 200 and c.book(book)["quantity"] == S - r.body["order_id"]:
-            settled = r.body["order_id"]
-        time.sleep(0.3)
+    settled = drive_sweep(c, ledger, S)
     assert settled, "no order was recorded for the copy taken before the crash within 30 s"
     assert settled == len(ledger.acked()) + 1, "orders: %d, acknowledged purchases: %d" % (
         settled, len(ledger.acked()))
@@ -481,13 +491,7 @@ def test_order_database_of_the_three_write_format_is_migrated(make_cluster):
         assert got.status == 200 and got.body == r.body, describe(got)
     assert c.pub("GET", "/bazar/orders/4").status == 404
     # New purchases drive the sweep; ids are dense, so the newest id counts the orders.
-    deadline, settled = time.monotonic() + 30, None
-    while time.monotonic() < deadline and settled is None:
-        r = buy(c, book, "new-%s" % uuid.uuid4().hex[:8])
-        assert r.status == 200, describe(r)
-        if c.book(book)["quantity"] == S - r.body["order_id"]:
-            settled = r.body["order_id"]
-        time.sleep(0.3)
+    settled = drive_sweep(c, Ledger(book), S)
     assert settled, "the pending order's copy got no order within 30 s"
     r = buy(c, book, "old-pending")  # the old client's retry: the order, nothing more taken
     assert r.status == 200 and r.body["order_id"] <= settled, describe(r)
