@@ -330,7 +330,23 @@ static int h_purchases(fcgi_request *req)
     return fcgi_resp_json(req, 200, o);
 }
 
-static int h_restock(fcgi_request *req)
+/* Reads a write's own field from its body into w (0, or -1 with why). */
+typedef int (*field_fn)(json_object *body, write_req *w, char *why, size_t whylen);
+
+static int count_field(json_object *body, write_req *w, char *why, size_t whylen)
+{
+    return catalog_input_int(body, "count", 1, 1000000, &w->count, why, whylen);
+}
+
+static int price_field(json_object *body, write_req *w, char *why, size_t whylen)
+{
+    return catalog_input_price(body, &w->cents, why, whylen);
+}
+
+/* A write to the existing book {id} (restock, price): forwarded by a
+ * backup; at the primary the id, the JSON body and its field, then
+ * decided, replicated and answered with the book. */
+static int book_write(fcgi_request *req, field_fn field, repl_decide_fn decide)
 {
     if (!repl_is_primary(repl))
         return repl_forward(repl, req);
@@ -341,27 +357,20 @@ static int h_restock(fcgi_request *req)
     json_object *body = write_body(req, &w);
     if (!body)
         return 400;
-    if (catalog_input_int(body, "count", 1, 1000000, &w.count, why, sizeof why) != 0)
+    if (field(body, &w, why, sizeof why) != 0)
         return fcgi_resp_error(req, 400, "%s", why);
-    int status = replicate(req, decide_restock, &w);
+    int status = replicate(req, decide, &w);
     return status >= 300 ? status : answer_book(req, 200, w.id);
+}
+
+static int h_restock(fcgi_request *req)
+{
+    return book_write(req, count_field, decide_restock);
 }
 
 static int h_price(fcgi_request *req)
 {
-    if (!repl_is_primary(repl))
-        return repl_forward(repl, req);
-    write_req w = {0};
-    char why[256];
-    if ((w.id = capture_id(req, 0)) < 0)
-        return 400;
-    json_object *body = write_body(req, &w);
-    if (!body)
-        return 400;
-    if (catalog_input_price(body, &w.cents, why, sizeof why) != 0)
-        return fcgi_resp_error(req, 400, "%s", why);
-    int status = replicate(req, decide_price, &w);
-    return status >= 300 ? status : answer_book(req, 200, w.id);
+    return book_write(req, price_field, decide_price);
 }
 
 static int h_add(fcgi_request *req)

@@ -285,25 +285,19 @@ kill_pidfile() {
 }
 
 # --- waiting ------------------------------------------------------------------------------------
+# wait_until TEST PATH [SECONDS]: until `test TEST PATH` holds, checked every 0.1 s.
+wait_until() {
+    local flag="$1" path="$2" secs="${3:-5}" i
+    for ((i = 0; i < secs * 10; i++)); do
+        test "$flag" "$path" && return 0
+        sleep 0.1
+    done
+    test "$flag" "$path"
+}
 # wait_for_socket PATH [SECONDS]: until PATH is a unix socket.
-wait_for_socket() {
-    local path="$1" secs="${2:-5}" i
-    for ((i = 0; i < secs * 10; i++)); do
-        [[ -S "$path" ]] && return 0
-        sleep 0.1
-    done
-    [[ -S "$path" ]]
-}
-
+wait_for_socket() { wait_until -S "$@"; }
 # wait_for_file PATH [SECONDS]: until PATH exists and is non-empty.
-wait_for_file() {
-    local path="$1" secs="${2:-5}" i
-    for ((i = 0; i < secs * 10; i++)); do
-        [[ -s "$path" ]] && return 0
-        sleep 0.1
-    done
-    [[ -s "$path" ]]
-}
+wait_for_file() { wait_until -s "$@"; }
 
 # http_code URL: the HTTP status of a GET (000 when nothing answers).
 http_code() {

@@ -263,24 +263,25 @@ static int h_add(fcgi_request *req)
     return admin_write(req, "POST", "/catalog/books");
 }
 
-static int h_price(fcgi_request *req)
+/* An admin write to the book {id}: /catalog/books/{id}/<what>. */
+static int book_admin_write(fcgi_request *req, const char *method, const char *what)
 {
     if (!front_auth_check(req))
         return 401;
     long long id = capture_id(req, "book");
     char path[64];
-    snprintf(path, sizeof path, "/catalog/books/%lld/price", id);
-    return id < 0 ? 400 : admin_write(req, "PUT", path);
+    snprintf(path, sizeof path, "/catalog/books/%lld/%s", id, what);
+    return id < 0 ? 400 : admin_write(req, method, path);
+}
+
+static int h_price(fcgi_request *req)
+{
+    return book_admin_write(req, "PUT", "price");
 }
 
 static int h_restock(fcgi_request *req)
 {
-    if (!front_auth_check(req))
-        return 401;
-    long long id = capture_id(req, "book");
-    char path[64];
-    snprintf(path, sizeof path, "/catalog/books/%lld/restock", id);
-    return id < 0 ? 400 : admin_write(req, "POST", path);
+    return book_admin_write(req, "POST", "restock");
 }
 
 /* Healthy when some catalog and some order replica answer. */

@@ -357,6 +357,24 @@ def test_restarted_replica_installs_snapshot_when_log_is_trimmed(make_cluster):
     assert replica_quantity(c, victim, 6) == r.body["quantity"]
 
 
+def kill_order_primary_in_crash_window(c, ledger, key, taken_quantity):
+    """On a cluster with test_record_delay_ms = 1500: buys ledger.book with key
+    at the order primary and kill -9s it 0.8 s later, after the catalog took
+    the copy (stock at taken_quantity) and before the order was recorded.
+    The purchase must fail. Returns the killed primary's id."""
+    primary = primary_of(c, "order")
+    res = {}
+    t = threading.Thread(target=lambda: res.update(r=ledger.record(
+        key, buy(c, ledger.book, key, "/replica/order/%d/purchase/%%d" % primary))))
+    t.start()
+    time.sleep(0.8)  # inside the 1.5 s window
+    assert c.book(ledger.book)["quantity"] == taken_quantity, "the copy should be taken by now"
+    signal_replica(c, "order", primary, signal.SIGKILL)
+    t.join(30)
+    assert res["r"].status >= 500, "the killed request must fail: %s" % describe(res["r"])
+    return primary
+
+
 def test_idempotent_retry_across_replicas_and_crash(make_cluster):
     """The same Idempotency-Key at different replicas gives one order and takes
     one copy, also when the order primary is killed after taking the copy and
@@ -375,16 +393,7 @@ def test_idempotent_retry_across_replicas_and_crash(make_cluster):
 
     # The crash window: the copy is taken, the order not yet recorded.
     crash_key = ledger.new_key("crash")
-    primary = primary_of(c, "order")
-    res = {}
-    t = threading.Thread(target=lambda: res.update(r=ledger.record(
-        crash_key, buy(c, book, crash_key, "/replica/order/%d/purchase/%%d" % primary))))
-    t.start()
-    time.sleep(0.8)  # inside the 1.5 s window
-    assert c.book(book)["quantity"] == S - 2, "the copy should be taken by now"
-    signal_replica(c, "order", primary, signal.SIGKILL)
-    t.join(30)
-    assert res["r"].status >= 500, "the killed request must fail: %s" % describe(res["r"])
+    primary = kill_order_primary_in_crash_window(c, ledger, crash_key, S - 2)
     other = next(i for i in range(1, N + 1) if i != primary)
     r = None
     for _ in range(40):  # bounded: until the order service has a new primary
@@ -423,17 +432,8 @@ def test_copy_taken_before_a_crash_gets_its_order_without_a_retry(make_cluster):
     book, S = 4, 60
     set_stock(c, book, S)
     ledger = Ledger(book)
-    primary = primary_of(c, "order")
     key = ledger.new_key("orphan")
-    res = {}
-    t = threading.Thread(target=lambda: res.update(r=buy(
-        c, book, key, "/replica/order/%d/purchase/%%d" % primary)))
-    t.start()
-    time.sleep(0.8)  # inside the 1.5 s window
-    assert c.book(book)["quantity"] == S - 1, "the copy should be taken by now"
-    signal_replica(c, "order", primary, signal.SIGKILL)
-    t.join(30)
-    assert res["r"].status >= 500, "the killed request must fail: %s" % describe(res["r"])
+    kill_order_primary_in_crash_window(c, ledger, key, S - 1)
     # New purchases (other keys) drive the new primary's sweep. Order ids are
     # dense (max + 1), so the newest id is the number of orders.
     settled = drive_sweep(c, ledger, S)
