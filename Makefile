@@ -10,7 +10,7 @@
 CC       ?= cc
 OPT      ?= -O2
 CFLAGS   += $(EXTRA) -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wshadow \
-            -Wstrict-prototypes -Wformat=2 -MMD -MP -Ifcgi
+            -Wstrict-prototypes -Wformat=2 -MMD -MP -Ifcgi -Ifcgi/repl
 LDFLAGS  += $(EXTRA)
 LDLIBS   += -lfcgi -lsqlite3 -lhiredis -ljson-c -lcurl -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -19,7 +19,9 @@ FLAVOUR  ?= release
 B        := build/$(FLAVOUR)
 BIN      ?= bin
 
-FCGI_SRC     := $(wildcard fcgi/*.c)
+FCGI_SRC     := $(wildcard fcgi/*.c) $(wildcard fcgi/repl/*.c)
+RC_SRC       := $(wildcard fcgi/repl/*.c)
+SIM_SRC      := $(wildcard tests/sim/*.c)
 CATALOG_SRC  := $(wildcard catalog/*.c)
 ORDER_SRC    := $(wildcard order/*.c)
 FRONTEND_SRC := $(wildcard frontend/*.c)
@@ -39,7 +41,8 @@ FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 
 .PRECIOUS: $(B)/gen/%_sql.c
 .PHONY: all deps run start stop status reload test unit unit-asan test-asan blackbox clean \
-        fuzz fuzz-smoke fuzz-programs fuzzers asan-programs valgrind
+        fuzz fuzz-smoke fuzz-programs fuzzers asan-programs valgrind sim sim-long sim-mutants \
+        sim-asan
 all: $(PROGRAMS) $(BIN)/bazar
 
 $(B)/%.o: %.c
@@ -74,6 +77,44 @@ $(BIN)/bazar: $(call obj,$(CLI_SRC))
 $(B)/tests/%: tests/unit/%.c $(B)/libbazar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
+
+# The deterministic simulator (tests/sim/): the protocol core (fcgi/repl/) over a
+# simulated network, disk and clock. `make sim` runs SIM_STEPS steps over seeds
+# from SIM_FIRST_SEED on (3, 5 and 7 replicas in turn); `make sim SEED=n
+# SIM_REPLICAS=k` replays one seed exactly, as a failure prints it.
+$(B)/sim: $(call obj,$(RC_SRC) $(SIM_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+SIM_STEPS      ?= 1000000
+SIM_FIRST_SEED ?= $(shell date +%s)
+SIM_REPLICAS   ?= 3
+SIM_SECONDS    ?= 600
+sim: $(B)/sim
+ifdef SEED
+	@$(B)/sim --seed $(SEED) --replicas $(SIM_REPLICAS)
+else
+	@$(B)/sim --first-seed $(SIM_FIRST_SEED) --total-steps $(SIM_STEPS) --max-seconds $(SIM_SECONDS)
+endif
+sim-long: $(B)/sim
+	@$(B)/sim --first-seed $(SIM_FIRST_SEED) --total-steps $(or $(filter-out 1000000,$(SIM_STEPS)),100000000)
+
+# The simulator under AddressSanitizer + UndefinedBehaviorSanitizer (part of `make test`).
+sim-asan:
+	@$(MAKE) --no-print-directory FLAVOUR=asan OPT=-O1 EXTRA='$(SAN)' SIM_STEPS=300000 sim
+
+# The checker's own test: the core built with each known-wrong variant
+# (RC_MUTANT=k, see fcgi/repl/rc.h) must make the simulator report a violation
+# within MUTANT_STEPS; any variant that goes undetected fails the target.
+MUTANTS      ?= 1 3 4 5 6 7 8 9
+MUTANT_STEPS ?= 5000000
+sim-mutants:
+	@set -e; for k in $(MUTANTS); do \
+	    $(MAKE) --no-print-directory FLAVOUR=sim-m$$k EXTRA=-DRC_MUTANT=$$k build/sim-m$$k/sim >/dev/null; \
+	    out=$$(build/sim-m$$k/sim --first-seed 1 --total-steps $(MUTANT_STEPS) --expect-violation 2>&1) \
+	        || { echo "sim-mutants: variant $$k went undetected"; echo "$$out" | tail -3; exit 1; }; \
+	    echo "variant $$k caught: $$(echo "$$out" | grep -m1 VIOLATION) ($$(echo "$$out" | grep '^sim: [0-9]* steps'))"; \
+	done; echo "sim-mutants: every variant caught"
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang into build/fuzz/fuzzers/.
 # They link only the pure parsing modules they exercise.
@@ -159,6 +200,9 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory sim SIM_STEPS=20000000
+	@$(MAKE) --no-print-directory sim-asan
+	@$(MAKE) --no-print-directory sim-mutants
 	@$(MAKE) --no-print-directory blackbox
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-asan

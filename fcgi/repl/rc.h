@@ -1,0 +1,306 @@
+/* rc.h - the replication protocol as an I/O-free core ("rc": replication
+ * core). No sockets, no SQLite, no clock, no randomness: every function
+ * takes the replica's state, the input (a message, a tick with the time, a
+ * proposal, a finished disk write) and fills in what to do (state to make
+ * durable, messages to send, entries to append, permission to serve). The
+ * same objects run in the services (fcgi/repl.c drives them over libcurl
+ * and SQLite) and in the deterministic simulator (tests/sim/), which drives
+ * them over a simulated network and disk under millions of fault schedules.
+ *
+ * THE PROTOCOL (Raft as in Ongaro's dissertation, with the differences
+ * Bazar needs; docs/REPLICATION.md tells the reasoning):
+ *
+ *  Roles and epochs. Each replica is a follower, a candidate or the leader
+ *  ("primary") of an epoch (Raft's term). Durable per replica: the epoch,
+ *  the vote cast in it, the known leader, the "recovering" flag, and the
+ *  log. Positions are dense from 1; the log may be trimmed or replaced by a
+ *  snapshot below `base` (whose epoch is still known).
+ *
+ *  Entries are applied when appended (speculatively), not when committed:
+ *  the leader decides a write ("is a copy left?") on a state that includes
+ *  its own uncommitted entries, so no two decrements can take the same
+ *  copy. Reads therefore need the `safe` rule below, and a replica whose
+ *  log diverges from the leader's cannot truncate: it installs a snapshot.
+ *
+ *  Append (rc_append.c). The leader sends [next..] with the position and
+ *  epoch of the entry before (prev). A follower accepts only if it holds
+ *  that entry with that epoch; below its base it asks for [base+1..] so the
+ *  check is always real. A mismatch at or below its last position means
+ *  divergence: it stops serving and installs the leader's snapshot.
+ *
+ *  Commit. The leader counts acknowledgements from its own epoch only; an
+ *  entry is committed when a majority holds it and it is of the leader's
+ *  epoch (earlier entries commit with it: Raft's Figure 8 rule).
+ *
+ *  Safe position (what may be acknowledged and read). `safe` <= commit is
+ *  the highest position that is committed and held by every replica that
+ *  may still hold a read lease: for each peer, either it acknowledged the
+ *  position, or every lease it may hold without it has run out. A lease
+ *  from a message with head < p was granted at most lease_ms (+ drift)
+ *  after that message's stamp, and every message stamped after p was
+ *  appended has head >= p; so the wait for p is until min(append time of p,
+ *  last stamp to the peer) + lease_ms + drift_ms. Counting the last *sent*
+ *  message, not the last acknowledged one, covers a heartbeat delivered
+ *  but whose answer was lost. Writes are acknowledged at `safe`.
+ *
+ *  Read leases (rc_lease.c, §6.4). The leader holds a lease until
+ *  lease_ms after the stamp of its latest round a majority acknowledged. A
+ *  follower that is caught up to a message's head holds one until
+ *  min(stamp + lease_ms, the leader's own lease in that message): a leader
+ *  cut off with a minority cannot keep its followers serving. A replica
+ *  answers a read of an item whose version (the position of its last
+ *  change) is at most the `safe` it knows, and only within its lease.
+ *
+ *  Elections (rc_elect.c). A follower that heard nothing valid from a
+ *  leader for election_ms + jitter stands: epoch+1, votes for itself. A
+ *  replica votes once per epoch, only for a log at least as complete as its
+ *  own (last epoch, then last position), never while it has heard from a
+ *  live leader within election_ms, and never while recovering. The winner
+ *  appends a no-op in its epoch. lease_ms + drift_ms < election_ms makes
+ *  every lease of the old leader end before a voter of the new one votes.
+ *
+ *  Lost disks. A replica that restarts without its database is
+ *  "recovering": it does not vote or stand until it has caught up to a
+ *  leader's commit position, because votes and acknowledgements it gave
+ *  before the loss may be what made a write committed.
+ *
+ *  Snapshots (rc_snap.c). Served only by the leader of the requester's
+ *  epoch; installed only from the known leader of the installer's epoch,
+ *  and never behind the installer's safe position.
+ *
+ * INVARIANTS (checked by the simulator after every step, docs/REPLICATION.md):
+ *  I1 at most one leader per epoch;
+ *  I2 log matching: two logs with an entry of the same position and epoch
+ *     hold the same entries up to it;
+ *  I3 committed entries never change (state machine safety), and every
+ *     replica's prefix up to its known safe position is the committed one;
+ *  I4 leader completeness: a new leader's log holds every committed entry;
+ *  I5 every acknowledged write is committed;
+ *  I6 reads are linearizable against the sequential model;
+ *  I7 stock never negative, states equal the model at equal positions, and
+ *     all replicas converge once faults heal.
+ *
+ * Known-wrong variants for the simulator's own test (`make sim-mutants`)
+ * are compiled in with -DRC_MUTANT=k; RC_MUTANT_IS(k) marks each place. */
+#ifndef RC_H
+#define RC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef RC_MUTANT
+#define RC_MUTANT 0
+#endif
+#define RC_MUTANT_IS(k) (RC_MUTANT == (k))
+
+#define RC_MAX_REPLICAS 7
+#define RC_RING 1024 /* append times the leader remembers */
+
+typedef struct rc_config {
+    int n;                /* replicas, ids 1..n */
+    int64_t heartbeat_ms; /* leader's idle message period */
+    int64_t lease_ms;     /* read lease length */
+    int64_t election_ms;  /* silence before standing; > lease_ms + drift_ms */
+    int64_t drift_ms;     /* bound on the clock offset between any two replicas */
+    int64_t batch;        /* entries per append message at most */
+} rc_config;
+
+/* Checks a configuration; returns NULL or what is wrong. */
+const char *rc_config_check(const rc_config *c);
+
+/* What the core reads of a replica's log (the driver's storage). Entries
+ * base+1..last are held; base is where it was trimmed or a snapshot put it
+ * (0 and epoch 0 for an untouched log). epoch_at is asked only for
+ * base < pos <= last and returns -1 on a storage error. */
+typedef struct rc_log {
+    int64_t base, base_epoch, last, last_epoch;
+    int64_t (*epoch_at)(void *ctx, int64_t pos);
+    void *ctx;
+} rc_log;
+
+/* The epoch of the entry at pos as this log knows it: the base's epoch at
+ * base, 0 at position 0, -2 when pos is below base or past last. */
+int64_t rc_log_epoch(const rc_log *log, int64_t pos);
+
+/* 1 when a log ending at (last_epoch, last) is at least as complete as
+ * `log` (Raft's up-to-date rule: later last epoch, or same and longer). */
+int rc_log_up_to_date(const rc_log *log, int64_t last_epoch, int64_t last);
+
+typedef enum { RC_FOLLOWER, RC_CANDIDATE, RC_LEADER } rc_role;
+
+/* Durable: must be on disk before any message sent after the change. */
+typedef struct rc_hard {
+    int64_t epoch;      /* highest epoch seen */
+    int64_t voted_for;  /* vote cast in epoch, 0 none */
+    int64_t leader;     /* leader of epoch once known, 0 unknown */
+    int64_t recovering; /* 1: restarted without its disk; no votes until caught up */
+} rc_hard;
+
+typedef struct rc_peer {
+    int64_t match;      /* highest position known to equal ours (this epoch) */
+    int64_t next;       /* first position to send */
+    int64_t stamp_ms;   /* stamp of the last lease-granting message sent (answered or not) */
+    int64_t acked_ms;   /* stamp of the latest message it acknowledged */
+    int need_snapshot;  /* it asked for a snapshot */
+} rc_peer;
+
+/* One replica's protocol state. Volatile fields are lost on a crash
+ * (rc_restart resets them); `hard` is the durable part. */
+typedef struct rc_node {
+    rc_config cfg;
+    int self;
+    rc_hard hard;
+    int hard_dirty;        /* set by the core: persist `hard` before sending */
+    rc_role role;
+    /* follower and candidate */
+    int64_t heard_ms;      /* election timer: last valid leader message or vote granted */
+    int64_t leader_ms;     /* local time of the last valid leader message (0: none) */
+    int64_t jitter_ms;     /* added to election_ms; the driver picks it (random) */
+    int64_t lease_until;   /* local time until which reads may be served */
+    int64_t safe;          /* highest position known safe (see above) */
+    int need_snapshot;     /* the log diverged or is unreachable: install one */
+    unsigned votes;        /* candidate: bit i set when replica i granted */
+    /* leader */
+    int64_t commit;        /* highest committed position */
+    int64_t lead_since_ms; /* when it became leader (local time) */
+    int64_t first_own;     /* position of its first entry of its own epoch */
+    rc_peer peer[RC_MAX_REPLICAS + 1];
+    int64_t ring_pos[RC_RING], ring_ms[RC_RING]; /* recent (position, append time) */
+    int ring_len, ring_head;
+    int64_t floor_pos, floor_ms; /* positions <= floor_pos were appended by floor_ms */
+} rc_node;
+
+/* ---- messages ---- */
+
+typedef enum {
+    RC_APPEND = 1,  /* leader -> follower: entries and heartbeat */
+    RC_APPEND_REPLY,
+    RC_VOTE,        /* candidate -> all */
+    RC_VOTE_REPLY,
+    RC_SNAP_REQ,    /* follower -> leader */
+    RC_SNAP         /* leader -> follower: the whole state at (last, last_epoch) */
+} rc_kind;
+
+typedef enum {
+    RC_OK = 0,       /* appended (or held) through `match` */
+    RC_GAP,          /* send from hint+1 */
+    RC_DIVERGED,     /* the follower needs a snapshot */
+    RC_STALE,        /* the sender's epoch is old; `epoch` is newer */
+    RC_REFUSED       /* not accepted (second leader in an epoch, recovering, ...) */
+} rc_result;
+
+typedef struct rc_msg {
+    rc_kind kind;
+    int from, to;
+    int64_t epoch;
+    /* RC_APPEND: entries prev_pos+1 .. prev_pos+n with epochs entry_epoch[] */
+    int64_t prev_pos, prev_epoch, n, head, commit, safe, sent_ms;
+    int64_t leader_lease;    /* the leader's own lease end; 0: this message grants none */
+    int snapshot;            /* the leader's log no longer reaches prev_pos */
+    const int64_t *entry_epoch;
+    /* RC_APPEND_REPLY */
+    rc_result result;
+    int64_t match, hint, echo_ms;
+    /* RC_VOTE / RC_VOTE_REPLY */
+    int64_t last_pos, last_epoch;
+    int granted;
+    /* RC_SNAP: the leader's state at (last_pos, last_epoch) */
+} rc_msg;
+
+/* ---- lifecycle (rc_node.c) ---- */
+
+/* A replica's state at start: `hard` as read from disk (zeroed with
+ * recovering = 1 when the disk was lost), safe = 0, follower. The initial
+ * leader of epoch 1 (a fresh cluster) is named by hard.leader. */
+void rc_init(rc_node *nd, const rc_config *cfg, int self, const rc_hard *hard,
+             const rc_log *log, int64_t now);
+
+/* After a crash: everything but `hard` (and the log) is lost. */
+void rc_restart(rc_node *nd, const rc_log *log, int64_t now);
+
+/* Takes the leader's role of the current epoch (after winning, or for the
+ * named first leader); the caller appends a no-op of its epoch. */
+void rc_become_leader(rc_node *nd, const rc_log *log, int64_t now);
+
+/* Adopts a newer epoch (leader unknown, or `leader`): steps down. */
+void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader);
+
+/* ---- append (rc_append.c): both sides ---- */
+
+/* Leader: the append message for peer i (to fill entry epochs, the caller
+ * reads positions prev_pos+1 .. prev_pos+n from its log). A heartbeat when
+ * the peer is caught up. It grants a lease only to a peer that answered
+ * within lease_ms / 2, and then records its stamp. m->snapshot is set when
+ * the log no longer reaches the peer's next position. */
+void rc_leader_build(rc_node *nd, const rc_log *log, int i, int64_t now, rc_msg *m);
+
+/* Leader: a new entry was appended at `pos` (its own epoch) at `now`. */
+void rc_leader_appended(rc_node *nd, int64_t pos, int64_t now);
+
+/* Leader: an append reply arrived. Returns 1 when it stepped down. */
+int rc_leader_on_reply(rc_node *nd, const rc_msg *r, int64_t now);
+
+/* Leader: advances commit and safe (call after replies and on ticks).
+ * Returns the new safe position. */
+int64_t rc_leader_advance(rc_node *nd, const rc_log *log, int64_t now);
+
+/* Follower, step 1: what to do with an append. Sets *skip (entries of the
+ * message already held) and *take (entries to append after them, at
+ * log->last+1 ...). May change `hard` (hard_dirty). Returns RC_OK (then
+ * append `take` entries and call rc_follower_appended), or the result to
+ * answer with at once through rc_follower_reply. */
+rc_result rc_follower_check(rc_node *nd, const rc_log *log, const rc_msg *m, int64_t now,
+                            int64_t *skip, int64_t *take);
+
+/* Follower, step 2: fills the reply `r` to append `m` after `result` (the
+ * log as it is now) and, on RC_OK, takes the lease and the safe position
+ * the message grants. */
+void rc_follower_reply(rc_node *nd, const rc_log *log, const rc_msg *m, rc_result result,
+                       int64_t now, rc_msg *r);
+
+/* ---- elections (rc_elect.c): both sides ---- */
+
+/* A tick: returns 1 when the replica now stands for election (hard changed;
+ * send rc_vote_request to every peer; then pick a new jitter_ms), 2 when it
+ * won at once (a single replica: append its no-op), else 0. A leader that has not heard
+ * from a majority for election_ms steps down (returns 0). */
+int rc_tick(rc_node *nd, int64_t now);
+
+/* The vote request this candidate sends. */
+void rc_vote_request(const rc_node *nd, const rc_log *log, int to, rc_msg *m);
+
+/* Voter: decides and fills the reply. May change `hard` (hard_dirty). */
+void rc_on_vote(rc_node *nd, const rc_log *log, const rc_msg *m, int64_t now, rc_msg *r);
+
+/* Candidate: a vote reply. Returns 1 when it just won (it is the leader:
+ * append a no-op of its epoch and call rc_leader_appended). */
+int rc_on_vote_reply(rc_node *nd, const rc_log *log, const rc_msg *r, int64_t now);
+
+/* ---- snapshots (rc_snap.c) ---- */
+
+/* 1 when this replica may serve a snapshot to the requester `m`. */
+int rc_snap_may_serve(const rc_node *nd, const rc_msg *m);
+
+/* 1 when a snapshot `m` (kind RC_SNAP, last_pos/last_epoch) may replace
+ * this replica's state; the caller then installs it and calls
+ * rc_snap_installed. */
+int rc_snap_may_install(const rc_node *nd, const rc_msg *m);
+void rc_snap_installed(rc_node *nd, int64_t pos);
+
+/* ---- leases and reads (rc_lease.c) ---- */
+
+/* The leader's own lease end: lease_ms after the stamp of the latest round
+ * a majority acknowledged (0 when none). */
+int64_t rc_leader_lease(const rc_node *nd);
+
+/* 1 when an item whose last change is at position `version` may be read
+ * here now. */
+int rc_may_read(const rc_node *nd, int64_t version, int64_t now);
+
+/* ---- forwarding ---- */
+
+/* Where a write that reaches this replica goes: 0 to decide here (it is the
+ * leader), the leader's id, or -1 when no leader is known (answer 503). */
+int rc_forward_to(const rc_node *nd);
+
+#endif
