@@ -222,8 +222,9 @@ void rc_restart(rc_node *nd, const rc_log *log, int64_t now);
  * named first leader); the caller appends a no-op of its epoch. */
 void rc_become_leader(rc_node *nd, const rc_log *log, int64_t now);
 
-/* Adopts a newer epoch (leader unknown, or `leader`): steps down. */
-void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader);
+/* Adopts a newer epoch (leader unknown, or `leader`): steps down. A leader
+ * that steps down neither votes nor stands for election_ms after `now`. */
+void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader, int64_t now);
 
 /* ---- append (rc_append.c): both sides ---- */
 

@@ -83,7 +83,7 @@ int rc_leader_on_reply(rc_node *nd, const rc_msg *r, int64_t now)
 {
     (void)now;
     if (r->epoch > nd->hard.epoch) {
-        rc_adopt_epoch(nd, r->epoch, 0);
+        rc_adopt_epoch(nd, r->epoch, 0, now);
         return 1;
     }
     if (nd->role != RC_LEADER || r->from < 1 || r->from > nd->cfg.n || r->from == nd->self)
@@ -165,7 +165,7 @@ rc_result rc_follower_check(rc_node *nd, const rc_log *log, const rc_msg *m, int
     if (m->epoch == nd->hard.epoch &&
         (nd->role == RC_LEADER || (nd->hard.leader && nd->hard.leader != m->from)))
         return RC_REFUSED;
-    rc_adopt_epoch(nd, m->epoch, m->from);
+    rc_adopt_epoch(nd, m->epoch, m->from, now);
     nd->role = RC_FOLLOWER;
     nd->heard_ms = nd->leader_ms = now;
     /* "Snapshot" means the leader's log no longer reaches prev. A replica

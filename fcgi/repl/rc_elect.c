@@ -62,7 +62,7 @@ void rc_on_vote(rc_node *nd, const rc_log *log, const rc_msg *m, int64_t now, rc
     if (nd->role == RC_LEADER || (nd->leader_ms && now - nd->leader_ms < nd->cfg.election_ms))
         return;
     if (m->epoch > nd->hard.epoch)
-        rc_adopt_epoch(nd, m->epoch, 0);
+        rc_adopt_epoch(nd, m->epoch, 0, now);
     r->epoch = nd->hard.epoch;
     if (nd->hard.voted_for && nd->hard.voted_for != m->from && !RC_MUTANT_IS(3))
         return;
@@ -79,7 +79,7 @@ void rc_on_vote(rc_node *nd, const rc_log *log, const rc_msg *m, int64_t now, rc
 int rc_on_vote_reply(rc_node *nd, const rc_log *log, const rc_msg *r, int64_t now)
 {
     if (r->epoch > nd->hard.epoch) {
-        rc_adopt_epoch(nd, r->epoch, 0);
+        rc_adopt_epoch(nd, r->epoch, 0, now);
         return 0;
     }
     if (nd->role != RC_CANDIDATE || r->epoch != nd->hard.epoch || !r->granted || r->from < 1 ||

@@ -79,7 +79,7 @@ void rc_restart(rc_node *nd, const rc_log *log, int64_t now)
     }
 }
 
-void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader)
+void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader, int64_t now)
 {
     if (epoch > nd->hard.epoch) {
         nd->hard.epoch = epoch;
@@ -92,8 +92,14 @@ void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader)
     } else {
         return;
     }
-    if (nd->role == RC_LEADER)
+    if (nd->role == RC_LEADER) {
+        /* Leases it granted may run for lease_ms + drift_ms yet: like a
+         * follower that just heard from a leader, it neither votes nor
+         * stands for election_ms (itself re-elected at once would not
+         * wait for them: found by the simulator, seed 2271). */
         nd->lease_until = 0;
+        nd->leader_ms = nd->heard_ms = now;
+    }
     nd->role = RC_FOLLOWER;
     nd->votes = 0;
 }
