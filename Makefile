@@ -107,7 +107,7 @@ sim-asan:
 # (RC_MUTANT=k, see fcgi/repl/rc.h) must make the simulator report a violation
 # within MUTANT_STEPS; any variant that goes undetected fails the target.
 MUTANTS      ?= 1 3 4 5 6 7 8 9
-MUTANT_STEPS ?= 5000000
+MUTANT_STEPS ?= 20000000
 sim-mutants:
 	@set -e; for k in $(MUTANTS); do \
 	    $(MAKE) --no-print-directory FLAVOUR=sim-m$$k EXTRA=-DRC_MUTANT=$$k build/sim-m$$k/sim >/dev/null; \
