@@ -52,7 +52,9 @@
  *  change) is at most the `safe` it knows, and only within its lease.
  *
  *  Elections (rc_elect.c). A follower that heard nothing valid from a
- *  leader for election_ms + jitter stands: epoch+1, votes for itself. A
+ *  leader for election_ms + jitter first asks for pre-votes (would you vote
+ *  for me in epoch+1?); with a majority it stands: epoch+1, votes for
+ *  itself. A
  *  replica votes once per epoch, only for a log at least as complete as its
  *  own (last epoch, then last position), never while it has heard from a
  *  live leader within election_ms, and never while recovering. The winner
@@ -126,7 +128,10 @@ int64_t rc_log_epoch(const rc_log *log, int64_t pos);
  * `log` (Raft's up-to-date rule: later last epoch, or same and longer). */
 int rc_log_up_to_date(const rc_log *log, int64_t last_epoch, int64_t last);
 
-typedef enum { RC_FOLLOWER, RC_CANDIDATE, RC_LEADER } rc_role;
+/* A pre-candidate asks whether it would win before it moves the epoch
+ * (Raft's pre-vote, section 9.6), so a replica that was only cut off, or a
+ * cluster whose network comes up late, forces no needless election. */
+typedef enum { RC_FOLLOWER, RC_CANDIDATE, RC_LEADER, RC_PRECANDIDATE } rc_role;
 
 /* Durable: must be on disk before any message sent after the change. */
 typedef struct rc_hard {
@@ -159,7 +164,7 @@ typedef struct rc_node {
     int64_t lease_until;   /* local time until which reads may be served */
     int64_t safe;          /* highest position known safe (see above) */
     int need_snapshot;     /* the log diverged or is unreachable: install one */
-    unsigned votes;        /* candidate: bit i set when replica i granted */
+    unsigned votes;        /* (pre-)candidate: bit i set when replica i granted */
     /* leader */
     int64_t commit;        /* highest committed position */
     int64_t lead_since_ms; /* when it became leader (local time) */
@@ -178,7 +183,9 @@ typedef enum {
     RC_VOTE,        /* candidate -> all */
     RC_VOTE_REPLY,
     RC_SNAP_REQ,    /* follower -> leader */
-    RC_SNAP         /* leader -> follower: the whole state at (last, last_epoch) */
+    RC_SNAP,        /* leader -> follower: the whole state at (last, last_epoch) */
+    RC_PREVOTE,     /* pre-candidate -> all: would you vote for me in epoch? */
+    RC_PREVOTE_REPLY
 } rc_kind;
 
 typedef enum {
@@ -231,7 +238,7 @@ void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader, int64_t now);
 /* Leader: the append message for peer i (to fill entry epochs, the caller
  * reads positions prev_pos+1 .. prev_pos+n from its log). A heartbeat when
  * the peer is caught up. It grants a lease only to a peer that answered
- * within lease_ms / 2, and then records its stamp. m->snapshot is set when
+ * within 2 * heartbeat_ms, and then records its stamp. m->snapshot is set when
  * the log no longer reaches the peer's next position. */
 void rc_leader_build(rc_node *nd, const rc_log *log, int i, int64_t now, rc_msg *m);
 
@@ -261,20 +268,25 @@ void rc_follower_reply(rc_node *nd, const rc_log *log, const rc_msg *m, rc_resul
 
 /* ---- elections (rc_elect.c): both sides ---- */
 
-/* A tick: returns 1 when the replica now stands for election (hard changed;
- * send rc_vote_request to every peer; then pick a new jitter_ms), 2 when it
- * won at once (a single replica: append its no-op), else 0. A leader that has not heard
- * from a majority for election_ms steps down (returns 0). */
+/* A tick: returns 1 when the replica's election timer ran out and it now
+ * asks for pre-votes (send rc_vote_request to every peer; then pick a new
+ * jitter_ms), 2 when it stood at once (a single replica: it wins by
+ * itself, call rc_become_leader), else 0. A leader that had a majority and
+ * has not heard from one for election_ms steps down (returns 0). */
 int rc_tick(rc_node *nd, int64_t now);
 
-/* The vote request this candidate sends. */
+/* The request this (pre-)candidate sends: RC_PREVOTE for epoch+1 without
+ * moving its own, or RC_VOTE for its epoch. */
 void rc_vote_request(const rc_node *nd, const rc_log *log, int to, rc_msg *m);
 
-/* Voter: decides and fills the reply. May change `hard` (hard_dirty). */
+/* Voter: decides a pre-vote (changes nothing) or a vote (may change
+ * `hard`: hard_dirty) and fills the reply. */
 void rc_on_vote(rc_node *nd, const rc_log *log, const rc_msg *m, int64_t now, rc_msg *r);
 
-/* Candidate: a vote reply. Returns 1 when it just won (it is the leader:
- * append a no-op of its epoch and call rc_leader_appended). */
+/* (Pre-)candidate: a reply. Returns 1 when it just won (it is the leader:
+ * append a no-op of its epoch and call rc_leader_appended), 2 when a
+ * majority of pre-votes made it stand (hard changed: persist it, then send
+ * rc_vote_request to every peer), else 0. */
 int rc_on_vote_reply(rc_node *nd, const rc_log *log, const rc_msg *r, int64_t now);
 
 /* ---- snapshots (rc_snap.c) ---- */

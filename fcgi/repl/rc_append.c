@@ -38,10 +38,10 @@ void rc_leader_build(rc_node *nd, const rc_log *log, int i, int64_t now, rc_msg 
     m->commit = nd->commit;
     m->safe = nd->safe;
     m->sent_ms = now;
-    /* Only a peer that answered lately gets a lease (and so must be waited
-     * for): messages to a silent one grant none, so a dead peer stops
-     * holding writes up once its last lease has run out. */
-    if (p->acked_ms + nd->cfg.lease_ms / 2 >= now) {
+    /* Only a peer that answered within two heartbeats gets a lease (and so
+     * must be waited for): messages to a silent one grant none, so a dead
+     * peer stops holding writes up once its last lease has run out. */
+    if (p->acked_ms + 2 * nd->cfg.heartbeat_ms >= now) {
         m->leader_lease = rc_leader_lease(nd);
         p->stamp_ms = now;
     }

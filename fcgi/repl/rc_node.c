@@ -26,8 +26,10 @@ void rc_init(rc_node *nd, const rc_config *cfg, int self, const rc_hard *hard,
     nd->self = self;
     nd->hard = *hard;
     /* The leader of a fresh cluster's first epoch is named, not elected
-     * (nobody else can lead epoch 1). Any other start is a follower's. */
-    if (hard->epoch == 1 && hard->leader == self && !hard->recovering && log->last == 0) {
+     * (nobody else can lead epoch 1), and a single replica leads itself.
+     * Any other start is a follower's. */
+    if (!hard->recovering &&
+        ((hard->epoch == 1 && hard->leader == self && log->last == 0) || cfg->n == 1)) {
         nd->heard_ms = now;
         rc_become_leader(nd, log, now);
         return;

@@ -120,8 +120,9 @@ static void trace_dump(const world *w)
 {
     static const char *const ev[] = {"tick", "deliver", "client", "fault", "restart", "resume",
                                      "heal"};
-    static const char *const kinds[] = {"-", "append", "append-reply", "vote", "vote-reply",
-                                        "snap-req", "snap"};
+    static const char *const kinds[] = {"-",        "append", "append-reply", "vote",
+                                        "vote-reply", "snap-req", "snap", "prevote",
+                                        "prevote-reply"};
     uint64_t from = w->ntrace > TRACE ? w->ntrace - TRACE : 0;
     fprintf(stderr, "last %d events (step, ms, event, replica, message, a b c):\n", TRACE);
     for (uint64_t k = from; k < w->ntrace; k++) {
@@ -381,6 +382,8 @@ static void won(world *w, int li)
     propose(w, li, OP_NOOP, 0, 0, 0);
 }
 
+static void ask_votes(world *w, int i);
+
 /* ---- the replica driver: one delivered message ---- */
 
 static void on_append(world *w, int i, event *e)
@@ -453,18 +456,23 @@ static void deliver(world *w, event *e)
         break;
     }
     case RC_VOTE:
+    case RC_PREVOTE:
         rc_on_vote(&x->rc, &lv, m, now, &r);
         x->rc.hard_dirty = 0;
         trace(w, EV_DELIVER, i, m, r.granted, m->epoch, 0);
         send(w, &r, NULL, NULL);
         break;
     case RC_VOTE_REPLY:
+    case RC_PREVOTE_REPLY: {
         trace(w, EV_DELIVER, i, m, m->granted, m->epoch, 0);
-        if (rc_on_vote_reply(&x->rc, &lv, m, now)) {
-            x->rc.hard_dirty = 0;
+        int res = rc_on_vote_reply(&x->rc, &lv, m, now);
+        x->rc.hard_dirty = 0;
+        if (res == 1)
             won(w, i);
-        }
+        else if (res == 2)
+            ask_votes(w, i);
         break;
+    }
     case RC_SNAP_REQ:
         if (rc_snap_may_serve(&x->rc, m)) {
             snap_payload *s = xrealloc(NULL, sizeof *s);
@@ -486,6 +494,19 @@ static void deliver(world *w, event *e)
 
 /* ---- ticks ---- */
 
+/* Sends the (pre-)vote request of replica i to every peer. */
+static void ask_votes(world *w, int i)
+{
+    rc_log lv = view(&w->nd[i]);
+    for (int k = 1; k <= w->n; k++) {
+        if (k == i)
+            continue;
+        rc_msg m;
+        rc_vote_request(&w->nd[i].rc, &lv, k, &m);
+        send(w, &m, NULL, NULL);
+    }
+}
+
 static void tick(world *w, int i)
 {
     sim_node *x = &w->nd[i];
@@ -495,14 +516,7 @@ static void tick(world *w, int i)
     if (r) {
         trace(w, EV_TICK, i, NULL, r, x->rc.hard.epoch, 0);
         x->rc.jitter_ms = sim_range(&w->rng, 0, w->cfg.election_ms);
-        rc_log lv = view(x);
-        for (int k = 1; k <= w->n; k++) {
-            if (k == i)
-                continue;
-            rc_msg m;
-            rc_vote_request(&x->rc, &lv, k, &m);
-            send(w, &m, NULL, NULL);
-        }
+        ask_votes(w, i);
     }
     if (x->rc.role == RC_LEADER) {
         for (int k = 1; k <= w->n; k++) {
