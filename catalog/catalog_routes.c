@@ -36,25 +36,45 @@ static int64_t capture_id(fcgi_request *req, int i)
     return id;
 }
 
+/* Answers a read of the whole state (as of one read transaction) only when
+ * everything applied here is safe to read (repl_read_end). */
+static int answer_state_read(fcgi_request *req, json_object *(*read)(const char *), const char *arg)
+{
+    int64_t applied;
+    if (repl_read_begin(repl, &applied) != 0)
+        return fcgi_resp_error(req, 503, "database busy");
+    json_object *arr = read(arg);
+    if (!repl_read_end(repl, req, applied)) {
+        json_object_put(arr);
+        return 503;
+    }
+    return arr ? fcgi_resp_json(req, 200, arr) : fcgi_resp_error(req, 500, "database error");
+}
+
+static json_object *read_search(const char *topic)
+{
+    return catalog_db_search_json(topic);
+}
+
+static json_object *read_all(const char *unused)
+{
+    (void)unused;
+    return catalog_db_all_json();
+}
+
 static int h_search(fcgi_request *req)
 {
-    if (!repl_check_serving(repl, req))
-        return 503;
     const char *topic = req->caps.value[0];
     size_t len = req->caps.len[0];
     if (len == 0 || len > CATALOG_TEXT_MAX || !fcgi_text_valid(topic, len))
         return fcgi_resp_error(req, 400, "topic must be 1 to %d bytes of printable UTF-8",
                                CATALOG_TEXT_MAX);
-    json_object *arr = catalog_db_search_json(topic);
-    return arr ? fcgi_resp_json(req, 200, arr) : fcgi_resp_error(req, 500, "database error");
+    return answer_state_read(req, read_search, topic);
 }
 
 static int h_all(fcgi_request *req)
 {
-    if (!repl_check_serving(repl, req))
-        return 503;
-    json_object *arr = catalog_db_all_json();
-    return arr ? fcgi_resp_json(req, 200, arr) : fcgi_resp_error(req, 500, "database error");
+    return answer_state_read(req, read_all, NULL);
 }
 
 static int answer_book(fcgi_request *req, int status, int64_t id)
@@ -69,12 +89,24 @@ static int answer_book(fcgi_request *req, int status, int64_t id)
     return o ? fcgi_resp_json(req, status, o) : fcgi_resp_error(req, 500, "out of memory");
 }
 
+/* A lookup needs only the book's own last change to be safe here. */
 static int h_book(fcgi_request *req)
 {
-    if (!repl_check_serving(repl, req))
+    int64_t id = capture_id(req, 0), applied;
+    if (id < 0)
+        return 400;
+    if (repl_read_begin(repl, &applied) != 0)
+        return fcgi_resp_error(req, 503, "database busy");
+    catalog_book b;
+    int found = catalog_db_book(id, &b);
+    if (!repl_read_end(repl, req, found == 1 ? b.version : applied))
         return 503;
-    int64_t id = capture_id(req, 0);
-    return id < 0 ? 400 : answer_book(req, 200, id);
+    if (found < 0)
+        return fcgi_resp_error(req, 500, "database error");
+    if (!found)
+        return fcgi_resp_error(req, 404, "no book with id %" PRId64, id);
+    json_object *o = catalog_book_json(&b);
+    return o ? fcgi_resp_json(req, 200, o) : fcgi_resp_error(req, 500, "out of memory");
 }
 
 /* ---- writes ---- */

@@ -50,6 +50,7 @@ static const config_opt opts[] = {
     {"lease_ms", OPT_INT, F(lease_ms), 50, 10000, 1000, NULL},
     {"heartbeat_ms", OPT_INT, F(heartbeat_ms), 10, 5000, 150, NULL},
     {"election_ms", OPT_INT, F(election_ms), 100, 60000, 1500, NULL},
+    {"clock_drift_ms", OPT_INT, F(clock_drift_ms), 0, 10000, 100, NULL},
     {"log_retention", OPT_LONG, F(log_retention), 10, 1000000000, 50000, NULL},
 };
 
@@ -280,14 +281,15 @@ int fcgi_config_parse(fcgi_config *c, const char *text, size_t len, const char *
     }
     /* A write waits up to peer_timeout_ms for a silent peer; that peer's read
      * lease must have run out by then (docs/REPLICATION.md, read leases). And
-     * a backup must not elect a new primary while the old one may still hold
-     * a lease. */
+     * a backup must not elect a new primary while the old one, or a lease it
+     * gave, may still be serving, on any host's clock. */
     if (c->lease_ms > c->peer_timeout_ms || c->heartbeat_ms * 2 > c->lease_ms ||
-        c->election_ms <= c->lease_ms) {
+        c->election_ms <= c->lease_ms + c->clock_drift_ms) {
         set_err(err, errlen,
-                "%s: need heartbeat_ms * 2 <= lease_ms <= peer_timeout_ms and lease_ms < "
-                "election_ms (have %d, %d, %d, %d)",
-                name, c->heartbeat_ms, c->lease_ms, c->peer_timeout_ms, c->election_ms);
+                "%s: need heartbeat_ms * 2 <= lease_ms <= peer_timeout_ms and lease_ms + "
+                "clock_drift_ms < election_ms (have %d, %d, %d, %d, %d)",
+                name, c->heartbeat_ms, c->lease_ms, c->peer_timeout_ms, c->clock_drift_ms,
+                c->election_ms);
         return -1;
     }
     return 0;

@@ -38,6 +38,7 @@ typedef struct fcgi_config {
     int lease_ms;                       /* read lease a replica gets from the primary */
     int heartbeat_ms;                   /* primary's heartbeat period */
     int election_ms;                    /* silence after which backups elect a new primary */
+    int clock_drift_ms;                 /* bound on the clock offset between two hosts */
     long log_retention;                 /* log entries kept behind the applied position */
 } fcgi_config;
 

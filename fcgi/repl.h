@@ -55,25 +55,37 @@ void repl_free(repl_t *r);
 /* 1 when this replica is the primary of the current epoch. */
 int repl_is_primary(const repl_t *r);
 
-/* 1 when this replica may answer reads: it holds a read lease (a backup
- * heard from the primary recently and was caught up; the primary heard from
- * a majority recently). Otherwise reads answer 503 and nginx tries another. */
-int repl_can_serve(const repl_t *r);
+/* 1 when this replica may answer a read of an item whose last change is
+ * at log position `version` (0: just whether it serves at all): it holds a
+ * read lease and the position is known to be safe (committed, and on
+ * every replica that may hold a lease). Never waits. */
+int repl_serving(repl_t *r, int64_t version);
 
-/* Answers 503 {"error": ...} when the replica cannot serve reads; returns 1
- * when it can (nothing sent). For read handlers. */
+/* A read in two steps: repl_read_begin opens a read transaction on the
+ * replica's connection and gives the applied position it sees; the handler
+ * reads what it needs (from the same connection); repl_read_end closes the
+ * transaction and returns 1 when `version` (the position of the last change
+ * of what was read: an item's version, or the applied position) may be
+ * answered here, waiting a little for the primary to say it is safe, or
+ * answers 503 {"error": ...} and returns 0 (nginx then tries another
+ * replica). repl_read_begin returns 0 or -1 (database error). */
+int repl_read_begin(repl_t *r, int64_t *applied);
+int repl_read_end(repl_t *r, fcgi_request *req, int64_t version);
+
+/* Both steps for a handler that reads after them: answers 503 and returns 0
+ * unless everything applied here may be read. */
 int repl_check_serving(repl_t *r, fcgi_request *req);
 
 /* Primary only. Runs decide, apply and the log append in one SQLite
  * transaction, then sends the entry (and whatever a peer is missing before
- * it) to every healthy peer in parallel and waits for their answers. Returns
- * decide's status when the entry is committed (applied by a majority, this
- * replica included) with *pos set (0 when nothing was written), decide's
- * error status when it refused, or 503 when this replica is not the primary
- * or a majority could not be reached: the entry then stays in the log and
- * reaches the peers with the next heartbeat (or is discarded if another
- * primary takes over first), so every write that can end in 503 must be safe
- * to retry (see order/ and catalog/). */
+ * it) to the peers that answered lately, in parallel, and waits until it is
+ * safe (committed on a majority and held by every replica that may hold a
+ * read lease). Returns decide's status when it is, with *pos set (0 when
+ * nothing was written), decide's error status when it refused, or 503 when
+ * this replica is not the primary or the entry is not safe in time: it then
+ * stays in the log and reaches the peers with the next heartbeat (or is
+ * discarded if another primary takes over first), so every write that can
+ * end in 503 must be safe to retry (see order/ and catalog/). */
 int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char *why,
                 size_t whylen);
 
@@ -97,8 +109,7 @@ int repl_handle_health(fcgi_request *req);   /* GET /health */
 
 /* At the primary: the highest log position known to be held by a majority
  * (committed: no failover can undo it). Entries are committed in order, so
- * every position up to it is too. 0 at a backup, and at a primary until
- * its first majority round since the replica (re)started. */
+ * every position up to it is too. 0 at a backup. */
 int64_t repl_committed(const repl_t *r);
 
 /* The last log position applied here, or -1 on a database error. */

@@ -46,12 +46,16 @@ int repl_msg_from_json(json_object *root, repl_msg *m, char *why, size_t whylen)
     int64_t epoch = member_int(root, "epoch", 1, &ok);
     int64_t leader = member_int(root, "leader", 1, &ok);
     int64_t from = member_int(root, "from", 1, &ok);
-    int64_t prev = member_int(root, "prev_epoch", -1, &ok);
+    int64_t prev = member_int(root, "prev_epoch", 0, &ok);
     int64_t head = member_int(root, "head", 0, &ok);
     int64_t sent = member_int(root, "sent_ms", 0, &ok);
-    if (!ok || prev == 0) {
+    int64_t commit = member_int(root, "commit", 0, &ok);
+    int64_t safe = member_int(root, "safe", 0, &ok);
+    int64_t lease = member_int(root, "lease", 0, &ok);
+    if (!ok || prev > epoch || (from == 1 && prev != 0)) {
         snprintf(why, whylen, "malformed append message: epoch, leader and from must be "
-                              "integers >= 1, prev_epoch -1 or >= 1, head and sent_ms >= 0");
+                              "integers >= 1, prev_epoch 0..epoch (0 when from is 1), head, "
+                              "sent_ms, commit, safe and lease >= 0");
         return -1;
     }
     json_object *snap;
@@ -109,6 +113,9 @@ int repl_msg_from_json(json_object *root, repl_msg *m, char *why, size_t whylen)
     m->prev_epoch = prev;
     m->head = head;
     m->sent_ms = sent;
+    m->commit = commit;
+    m->safe = safe;
+    m->lease = lease;
     m->snapshot = snapshot;
     m->n = n;
     m->entries = es;

@@ -2,8 +2,8 @@
  * (the body of POST /repl/append, built by repl.c's build_append):
  *
  *   {"service":"catalog","epoch":E,"leader":L,"from":F,"prev_epoch":PE,
- *    "head":H,"sent_ms":T,"entries":[{"pos":F,"epoch":E1,"op":{...}}, ...],
- *    "snapshot":false}
+ *    "head":H,"sent_ms":T,"commit":C,"safe":S,"lease":LL,
+ *    "entries":[{"pos":F,"epoch":E1,"op":{...}}, ...],"snapshot":false}
  *
  * Pure functions (no I/O), so they can be unit tested and fuzzed. */
 #ifndef REPL_MSG_H
@@ -28,9 +28,11 @@ typedef struct repl_msg {
     int64_t epoch;              /* >= 1 (staleness is the receiver's decision) */
     int64_t leader;             /* >= 1 */
     int64_t from;               /* >= 1: position of the first entry */
-    int64_t prev_epoch;         /* epoch of entry from-1, or -1 when unknown/none */
+    int64_t prev_epoch;         /* >= 0: epoch of entry from-1 (0 for position 0) */
     int64_t head;               /* >= 0: the sender's last position */
     int64_t sent_ms;            /* >= 0: the sender's wall clock */
+    int64_t commit, safe;       /* >= 0: the sender's commit and safe positions */
+    int64_t lease;              /* >= 0: the sender's own lease end; 0: grants none */
     int snapshot;               /* bool: the sender's log no longer reaches `from` */
     size_t n;                   /* number of entries */
     repl_msg_entry *entries;    /* malloc'd array of n (NULL when n == 0) */

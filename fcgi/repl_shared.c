@@ -1,14 +1,18 @@
 /* repl_shared.c - state shared by all processes of one replica: a small
- * mmap'd file, reset by the first process of the replica to start. */
+ * mmap'd file, reset and initialised by the first process of the replica
+ * to start, with a robust process-shared mutex and a futex to wake the
+ * ticker. */
 #include "repl_shared.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,8 +23,21 @@ int64_t repl_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-repl_shared *repl_shared_open(const char *var_dir, const char *service, int id, int64_t applied,
-                              char *err, size_t errlen)
+static int init_mutex(pthread_mutex_t *mu)
+{
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0)
+        return -1;
+    int rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) != 0 ||
+             pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0 ||
+             pthread_mutex_init(mu, &a) != 0;
+    pthread_mutexattr_destroy(&a);
+    return rc ? -1 : 0;
+}
+
+repl_shared *repl_shared_open(const char *var_dir, const char *service, int id,
+                              int (*init)(repl_shared *s, void *arg), void *arg, char *err,
+                              size_t errlen)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/run/%s-%d.alive", var_dir, service, id);
@@ -51,8 +68,15 @@ repl_shared *repl_shared_open(const char *var_dir, const char *service, int id, 
     }
     if (first) {
         memset(s, 0, sizeof *s);
-        repl_set(&s->boot_applied, applied);
+        if (init_mutex(&s->mu) != 0 || init(s, arg) != 0) {
+            if (!err[0])
+                snprintf(err, errlen, "cannot initialise %s", path);
+            munmap(s, sizeof *s);
+            close(lock);
+            return NULL;
+        }
     }
+    /* The first process downgrades (the others wait here until it has). */
     if (flock(lock, LOCK_SH) != 0) {
         snprintf(err, errlen, "flock %s: %s", path, strerror(errno));
         munmap(s, sizeof *s);
@@ -60,4 +84,30 @@ repl_shared *repl_shared_open(const char *var_dir, const char *service, int id, 
         return NULL;
     }
     return s;
+}
+
+void repl_shared_lock(repl_shared *s)
+{
+    if (pthread_mutex_lock(&s->mu) == EOWNERDEAD)
+        pthread_mutex_consistent(&s->mu);
+}
+
+void repl_shared_unlock(repl_shared *s)
+{
+    pthread_mutex_unlock(&s->mu);
+}
+
+void repl_shared_wake(repl_shared *s)
+{
+    __atomic_store_n(&s->wake, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &s->wake, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+void repl_shared_wait(repl_shared *s, int64_t timeout_ms)
+{
+    if (!__atomic_load_n(&s->wake, __ATOMIC_ACQUIRE)) {
+        struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+        syscall(SYS_futex, &s->wake, FUTEX_WAIT, 0, &ts, NULL, 0);
+    }
+    __atomic_store_n(&s->wake, 0, __ATOMIC_RELEASE);
 }

@@ -1,8 +1,11 @@
 /* repl_ticker.c - a replica's background work, in one thread per process of
- * which only the holder of the replica's ticker lock acts: the primary's
- * heartbeats (which carry catch-up), elections when the primary falls
- * silent, snapshot installs, and log retention. It has its own SQLite
- * connection and HTTP client and shares the rest through repl_shared. */
+ * which only the holder of the replica's ticker lock acts: the core's ticks
+ * (rc_tick: standing for election when the primary falls silent, a cut-off
+ * primary stepping down), the election itself, the primary's heartbeats
+ * (which carry catch-up and the safe position, and go out at once when a
+ * write asks), snapshot installs, and log retention. It has its own SQLite
+ * connection and HTTP client and shares the protocol state through
+ * repl_shared. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -19,14 +22,10 @@
 #include "repl_internal.h"
 
 #define TRIM_EVERY_MS 1000
+#define SNAPSHOT_EVERY_MS 200
 #define SNAPSHOT_TIMEOUT_MS 60000
 
 static repl_t tk; /* the ticker's own view: the parent's fields, its own db and http */
-
-static void sleep_ms(int64_t ms)
-{
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
-}
 
 static int hb_timeout(const repl_t *r)
 {
@@ -34,17 +33,21 @@ static int hb_timeout(const repl_t *r)
     return t < r->cfg->peer_timeout_ms ? t : r->cfg->peer_timeout_ms;
 }
 
-/* Replaces the whole state with the primary's snapshot. */
+/* Replaces the whole state with the primary's snapshot, if the core allows. */
 static void install_snapshot(repl_t *r)
 {
-    int64_t p = repl_get(&r->sh->primary);
+    rc_node *nd = repl_node_lock(r);
+    int64_t p = nd->hard.leader, epoch = nd->hard.epoch;
+    repl_node_unlock(r);
     if (p < 1 || p == r->self)
         return;
+    char suffix[64];
+    snprintf(suffix, sizeof suffix, "/repl/snapshot?epoch=%" PRId64, epoch);
     fcgi_http_resp resp;
-    if (repl_peer_call(r, (int)p, "GET", "/repl/snapshot", NULL, 0, SNAPSHOT_TIMEOUT_MS, &resp) != 0 ||
+    if (repl_peer_call(r, (int)p, "GET", suffix, NULL, 0, SNAPSHOT_TIMEOUT_MS, &resp) != 0 ||
         resp.status != 200) {
         LOG_WARN("snapshot from %s-%" PRId64 " failed: %s", r->m.service, p,
-                 resp.err[0] ? resp.err : "bad status");
+                 resp.err[0] ? resp.err : resp.body ? resp.body : "bad status");
         fcgi_http_resp_clear(&resp);
         return;
     }
@@ -53,200 +56,167 @@ static void install_snapshot(repl_t *r)
     if (tok)
         json_tokener_free(tok);
     fcgi_http_resp_clear(&resp);
-    int64_t applied = fcgi_json_int(snap, "applied", -1), last = fcgi_json_int(snap, "last_epoch", -1),
-            epoch = fcgi_json_int(snap, "epoch", -1);
+    rc_msg m = {.kind = RC_SNAP,
+                .from = (int)fcgi_json_int(snap, "leader", -1),
+                .to = r->self,
+                .epoch = fcgi_json_int(snap, "epoch", -1),
+                .last_pos = fcgi_json_int(snap, "applied", -1),
+                .last_epoch = fcgi_json_int(snap, "last_epoch", -1)};
     char err[256] = "malformed snapshot";
-    if (!snap || applied < 0 || last < 0 || epoch < 1 ||
+    if (!snap || m.last_pos < 0 || m.last_epoch < 0 || m.epoch < 1 ||
         !json_object_object_get_ex(snap, "state", &state) || repl_exec(r, "BEGIN IMMEDIATE") != 0) {
         LOG_ERROR("snapshot from %s-%" PRId64 " unusable", r->m.service, p);
         json_object_put(snap);
         return;
     }
+    nd = repl_node_lock(r);
+    int ok = rc_snap_may_install(nd, &m);
+    repl_node_unlock(r);
+    if (!ok) {
+        repl_exec(r, "ROLLBACK");
+        LOG_WARN("%s replica %d: snapshot of epoch %" PRId64 " at %" PRId64 " from %d refused",
+                 r->m.service, r->self, m.epoch, m.last_pos, m.from);
+        json_object_put(snap);
+        return;
+    }
     if (r->m.load(r->m.ctx, r->db, state, err, sizeof err) != 0 ||
-        repl_exec(r, "DELETE FROM repl_log") != 0 || repl_meta_set(r, "applied", applied) != 0 ||
-        repl_meta_set(r, "last_epoch", last) != 0 ||
-        (epoch > repl_meta_get(r, "epoch") && repl_meta_set(r, "epoch", epoch) != 0) ||
-        repl_exec(r, "COMMIT") != 0) {
+        repl_exec(r, "DELETE FROM repl_log") != 0 ||
+        repl_meta_set(r, "applied", m.last_pos) != 0 ||
+        repl_meta_set(r, "last_epoch", m.last_epoch) != 0 ||
+        repl_meta_set(r, "base", m.last_pos) != 0 ||
+        repl_meta_set(r, "base_epoch", m.last_epoch) != 0 || repl_exec(r, "COMMIT") != 0) {
         repl_exec(r, "ROLLBACK");
         LOG_ERROR("snapshot install failed: %s", err);
         json_object_put(snap);
         return;
     }
     json_object_put(snap);
-    repl_set(&r->sh->need_snapshot, 0);
-    repl_raise(&r->sh->snapshots, repl_get(&r->sh->snapshots) + 1);
+    rc_snap_installed(repl_node_lock(r), m.last_pos);
+    repl_node_unlock(r);
+    __atomic_add_fetch(&r->sh->snapshots, 1, __ATOMIC_RELAXED);
     LOG_INFO("%s replica %d installed a snapshot at position %" PRId64 " from replica %" PRId64,
-             r->m.service, r->self, applied, p);
+             r->m.service, r->self, m.last_pos, p);
 }
 
-/* Asks every peer for its vote for a new epoch; becomes primary on a majority. */
-static void run_election(repl_t *r, int64_t seen_epoch)
+/* Takes the primary's role just won: its no-op, then heartbeats at once. */
+static void lead(repl_t *r)
 {
-    if (repl_exec(r, "BEGIN IMMEDIATE") != 0)
+    rc_node *nd = repl_node_lock(r);
+    int64_t epoch = nd->hard.epoch;
+    repl_node_unlock(r);
+    if (repl_hard_persist(r) != 0 || repl_append_noop(r) != 0)
         return;
-    int64_t mine = repl_meta_get(r, "epoch"), last = repl_meta_get(r, "last_epoch"),
-            applied = repl_applied(r);
-    int64_t e = (mine > seen_epoch ? mine : seen_epoch) + 1;
-    if (mine < 0 || last < 0 || applied < 0 || repl_meta_set(r, "epoch", e) != 0 ||
-        repl_meta_set(r, "voted_epoch", e) != 0 || repl_meta_set(r, "voted_for", r->self) != 0 ||
-        repl_meta_set(r, "primary", 0) != 0 || repl_exec(r, "COMMIT") != 0) {
-        repl_exec(r, "ROLLBACK");
-        return;
-    }
-    repl_raise(&r->sh->epoch, e);
-    repl_set(&r->sh->primary, 0);
-    char body[256], urls[REPL_MAX_PEERS + 1][REPL_URL_MAX + 16];
-    snprintf(body, sizeof body,
-             "{\"service\":\"%s\",\"epoch\":%" PRId64 ",\"candidate\":%d,\"last_epoch\":%" PRId64
-             ",\"applied\":%" PRId64 "}",
-             r->m.service, e, r->self, last, applied);
+    LOG_WARN("%s replica %d is the primary of epoch %" PRId64, r->m.service, r->self, epoch);
+    repl_replicate(r, 0, 1, hb_timeout(r), 0);
+}
+
+/* One round of requests: pre-votes (would you vote for me in epoch+1?) or
+ * votes, as the core's role says. Returns what rc_on_vote_reply said last
+ * that mattered: 1 won, 2 stood (pre-votes won), 0 neither. */
+static int ask_round(repl_t *r)
+{
+    rc_log log = repl_log_view(r);
+    char bodies[REPL_MAX_PEERS][256], urls[REPL_MAX_PEERS + 1][REPL_URL_MAX + 16];
     static const char *const hdrs[] = {"Content-Type: application/json", NULL};
-    fcgi_http_call calls[REPL_MAX_PEERS];
-    size_t nc = 0;
-    memset(calls, 0, sizeof calls);
-    for (int i = 1; i <= r->n; i++) {
-        if (i == r->self)
-            continue;
-        snprintf(urls[i], sizeof urls[i], "%s/repl/vote", r->peer_base[i]);
-        calls[nc++] = (fcgi_http_call){.peer = r->peer_key[i], .method = "POST", .url = urls[i],
-                                       .headers = hdrs, .body = body, .len = strlen(body),
-                                       .timeout_ms = hb_timeout(r)};
-    }
-    fcgi_http_do_all(r->http, calls, nc);
-    int grants = 1;
-    int64_t newer = 0;
-    for (size_t k = 0; k < nc; k++) {
-        json_object *a = calls[k].rc == 0 && calls[k].resp.body
-                             ? json_tokener_parse(calls[k].resp.body) : NULL, *g;
-        if (calls[k].resp.status == 200 && a && json_object_object_get_ex(a, "granted", &g) &&
-            json_object_get_boolean(g))
-            grants++;
-        if (fcgi_json_int(a, "epoch", 0) > e)
-            newer = fcgi_json_int(a, "epoch", 0);
-        json_object_put(a);
-        fcgi_http_resp_clear(&calls[k].resp);
-    }
-    if (newer) {
-        repl_adopt_epoch(r, newer, 0);
-        return;
-    }
-    if (grants * 2 <= r->n) {
-        LOG_INFO("%s replica %d: election for epoch %" PRId64 " got %d of %d votes", r->m.service,
-                 r->self, e, grants, r->n);
-        repl_set(&r->sh->heard_ms, repl_wall_ms()); /* back off one election period */
-        return;
-    }
-    /* Won: take the role and log a no-op in the new epoch, so that every
-     * later commit is of an entry of this epoch (older entries are only
-     * ever committed along with it). */
-    char err[256];
-    json_object *noop = json_object_new_object();
-    if (!noop)
-        return;
-    json_object_object_add(noop, "op", json_object_new_string("noop"));
-    int ok = repl_exec(r, "BEGIN IMMEDIATE") == 0;
-    if (ok && (repl_meta_get(r, "epoch") != e || repl_meta_set(r, "primary", r->self) != 0 ||
-               repl_apply_and_log(r, repl_applied(r) + 1, e, noop, err, sizeof err) != 0 ||
-               repl_exec(r, "COMMIT") != 0)) {
-        repl_exec(r, "ROLLBACK");
-        ok = 0;
-    }
-    json_object_put(noop);
-    if (!ok)
-        return;
-    repl_set(&r->sh->primary, r->self);
-    repl_set(&r->sh->heard_ms, repl_wall_ms());
-    for (int i = 1; i <= r->n; i++)
-        repl_set(&r->sh->peer_fail_ms[i], 0);
-    LOG_WARN("%s replica %d is the primary of epoch %" PRId64 " (%d of %d votes)", r->m.service,
-             r->self, e, grants, r->n);
-    repl_replicate(r, repl_applied(r), 1, hb_timeout(r));
-}
-
-/* The primary fell silent: the most up-to-date reachable replica (highest
- * last entry epoch, then position, then lowest id) stands for election. */
-static void maybe_elect(repl_t *r)
-{
-    int64_t last = repl_meta_get(r, "last_epoch"), applied = repl_applied(r);
-    if (last < 0 || applied < 0)
-        return;
-    int best = r->self, reachable = 1;
-    int64_t best_last = last, best_pos = applied, seen_epoch = repl_get(&r->sh->epoch);
-    char urls[REPL_MAX_PEERS + 1][REPL_URL_MAX + 16];
     fcgi_http_call calls[REPL_MAX_PEERS];
     int peer_of[REPL_MAX_PEERS];
     size_t nc = 0;
     memset(calls, 0, sizeof calls);
+    rc_node *nd = repl_node_lock(r);
     for (int i = 1; i <= r->n; i++) {
         if (i == r->self)
             continue;
-        snprintf(urls[i], sizeof urls[i], "%s/state", r->peer_base[i]);
-        calls[nc] = (fcgi_http_call){.peer = r->peer_key[i], .method = "GET", .url = urls[i],
-                                     .timeout_ms = hb_timeout(r)};
+        rc_msg m;
+        rc_vote_request(nd, &log, i, &m);
+        snprintf(bodies[nc], sizeof bodies[nc],
+                 "{\"service\":\"%s\",\"epoch\":%" PRId64 ",\"candidate\":%d,"
+                 "\"last_epoch\":%" PRId64 ",\"applied\":%" PRId64 ",\"pre\":%s}",
+                 r->m.service, m.epoch, r->self, m.last_epoch, m.last_pos,
+                 m.kind == RC_PREVOTE ? "true" : "false");
+        snprintf(urls[i], sizeof urls[i], "%s/repl/vote", r->peer_base[i]);
+        calls[nc] = (fcgi_http_call){.peer = r->peer_key[i], .method = "POST", .url = urls[i],
+                                     .headers = hdrs, .body = bodies[nc],
+                                     .len = strlen(bodies[nc]), .timeout_ms = hb_timeout(r)};
         peer_of[nc++] = i;
     }
+    repl_node_unlock(r);
     fcgi_http_do_all(r->http, calls, nc);
-    int64_t live_primary = 0, live_epoch = 0;
+    int result = 0;
     for (size_t k = 0; k < nc; k++) {
-        json_object *a = calls[k].rc == 0 && calls[k].resp.status == 200 && calls[k].resp.body
-                             ? json_tokener_parse(calls[k].resp.body) : NULL, *role;
+        json_object *a = calls[k].rc == 0 && calls[k].resp.body
+                             ? json_tokener_parse(calls[k].resp.body) : NULL, *g, *pre;
         fcgi_http_resp_clear(&calls[k].resp);
         if (!a)
             continue;
-        int i = peer_of[k];
-        int64_t pl = fcgi_json_int(a, "last_epoch", -1), pp = fcgi_json_int(a, "applied", -1),
-                pe = fcgi_json_int(a, "epoch", 0);
-        if (pe > seen_epoch)
-            seen_epoch = pe;
-        if (json_object_object_get_ex(a, "role", &role) &&
-            strcmp(json_object_get_string(role), "primary") == 0 && pe >= repl_get(&r->sh->epoch)) {
-            live_primary = i;
-            live_epoch = pe;
-        }
+        int is_pre = json_object_object_get_ex(a, "pre", &pre) && json_object_get_boolean(pre);
+        rc_msg rep = {.kind = is_pre ? RC_PREVOTE_REPLY : RC_VOTE_REPLY, .from = peer_of[k],
+                      .to = r->self, .epoch = fcgi_json_int(a, "epoch", 0),
+                      .last_pos = fcgi_json_int(a, "asked", 0),
+                      .granted = json_object_object_get_ex(a, "granted", &g) &&
+                                 json_object_get_boolean(g)};
         json_object_put(a);
-        if (pl < 0 || pp < 0)
-            continue;
-        reachable++;
-        if (pl > best_last || (pl == best_last && pp > best_pos) ||
-            (pl == best_last && pp == best_pos && i < best)) {
-            best = i;
-            best_last = pl;
-            best_pos = pp;
-        }
+        nd = repl_node_lock(r);
+        int res = rc_on_vote_reply(nd, &log, &rep, repl_wall_ms());
+        repl_node_unlock(r);
+        if (res)
+            result = res;
     }
-    if (live_primary) { /* a primary exists that we have not heard from yet */
-        repl_adopt_epoch(r, live_epoch, live_primary);
+    return result;
+}
+
+/* The election timer ran out: pre-votes, then (with a majority of them)
+ * the vote for a new epoch, durable before anyone is asked; leads on a
+ * majority. */
+static void run_election(repl_t *r)
+{
+    if (ask_round(r) != 2)
         return;
-    }
-    if (reachable * 2 <= r->n)
-        return; /* no majority to elect with */
-    int64_t silent = repl_wall_ms() - repl_get(&r->sh->heard_ms);
-    if (best != r->self && silent < 3 * (int64_t)r->cfg->election_ms)
-        return; /* the rule's winner stands; after 3 periods anyone may */
-    run_election(r, seen_epoch);
+    rc_node *nd = repl_node_lock(r);
+    int64_t epoch = nd->hard.epoch;
+    repl_node_unlock(r);
+    if (repl_hard_persist(r) != 0)
+        return;
+    LOG_INFO("%s replica %d stands for epoch %" PRId64, r->m.service, r->self, epoch);
+    if (ask_round(r) == 1)
+        lead(r);
+    else
+        repl_hard_persist(r);
 }
 
 static void tick(repl_t *r, int64_t *last_trim)
 {
-    repl_shared *sh = r->sh;
     int64_t now = repl_wall_ms();
-    if (repl_get(&sh->need_snapshot)) {
+    rc_node *nd = repl_node_lock(r);
+    int stood = rc_tick(nd, now);
+    rc_role role = nd->role;
+    int need = nd->need_snapshot;
+    int64_t safe = nd->safe;
+    if (stood)
+        nd->jitter_ms = repl_random_ms(r->cfg->election_ms / 2);
+    repl_node_unlock(r);
+    if (stood == 1) {
+        run_election(r);
+    } else if (stood == 2) { /* a single replica */
+        rc_log log = repl_log_view(r);
+        rc_become_leader(repl_node_lock(r), &log, now);
+        repl_node_unlock(r);
+        lead(r);
+    } else if (role == RC_LEADER) {
+        repl_replicate(r, 0, 1, hb_timeout(r), 0);
+    } else if (need && now - r->sh->snap_asked_ms >= SNAPSHOT_EVERY_MS) {
+        r->sh->snap_asked_ms = now;
         install_snapshot(r);
-    } else if (repl_get(&sh->primary) == r->self) {
-        int64_t head = repl_applied(r);
-        if (head >= 0)
-            repl_replicate(r, head, 1, hb_timeout(r));
-    } else if (r->n > 1 && now - repl_get(&sh->heard_ms) > r->cfg->election_ms) {
-        maybe_elect(r);
     }
+    repl_hard_persist(r);
     if (now - *last_trim > TRIM_EVERY_MS) {
+        /* Retention keeps log_retention entries, and never any that are
+         * not known to be safe. */
         *last_trim = now;
-        int64_t applied = repl_applied(r);
-        char sql[128];
-        snprintf(sql, sizeof sql, "DELETE FROM repl_log WHERE pos <= %" PRId64,
-                 applied - (int64_t)r->cfg->log_retention);
-        if (applied > r->cfg->log_retention)
-            repl_exec(r, sql);
+        int64_t upto = repl_applied(r) - (int64_t)r->cfg->log_retention;
+        if (upto > safe)
+            upto = safe;
+        if (upto > 0)
+            repl_log_trim(r, upto);
     }
 }
 
@@ -263,15 +233,16 @@ static void *ticker_main(void *arg)
     int held = 0;
     int64_t last_trim = 0;
     for (;;) {
-        /* A peer catching up gets its next batches at once, not one
-         * heartbeat later: a gap of 10,000 entries is 20 batches. */
-        sleep_ms(!held ? 500 : tk.behind ? 1 : tk.cfg->heartbeat_ms);
         if (!held) {
+            nanosleep(&(struct timespec){0, 500000000L}, NULL);
             if (flock(fd, LOCK_EX | LOCK_NB) != 0)
                 continue;
             held = 1;
             LOG_INFO("ticker of %s replica %d runs in pid %d", tk.m.service, tk.self, (int)getpid());
         }
+        /* A peer catching up gets its next batches at once, and a write
+         * that became safe wakes the ticker so the followers learn it. */
+        repl_shared_wait(tk.sh, tk.behind ? 1 : tk.cfg->heartbeat_ms);
         tick(&tk, &last_trim);
     }
     return NULL;

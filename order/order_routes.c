@@ -99,17 +99,23 @@ static int h_purchase(fcgi_request *req)
     return answer_order(req, found, &o, "for this key after recording it");
 }
 
+/* An order is read in one read transaction, answered only when everything
+ * applied here is safe to read (repl_read_end). */
 static int h_order(fcgi_request *req)
 {
-    if (!repl_check_serving(repl, req))
-        return 503;
     long long id;
     if (fcgi_parse_id(req->caps.value[0], req->caps.len[0], &id) != 0)
         return fcgi_resp_error(req, 400, "order id must be a non-negative integer");
+    int64_t applied;
+    if (repl_read_begin(repl, &applied) != 0)
+        return fcgi_resp_error(req, 503, "database busy");
     order_row o;
+    int found = order_db_by_id(id, &o);
+    if (!repl_read_end(repl, req, applied))
+        return 503;
     char what[48];
     snprintf(what, sizeof what, "with id %lld", id);
-    return answer_order(req, order_db_by_id(id, &o), &o, what);
+    return answer_order(req, found, &o, what);
 }
 
 const fcgi_route order_routes[] = {

@@ -162,11 +162,14 @@ DUP_HEADERS = [
 ]
 
 
-def _append(service="catalog", epoch=1, leader="@LEADER@", entries=None, **extra):
-    """An append message as fcgi/repl.c builds it; "from" defaults to the
-    first entry's position (or the replica's next one)."""
+def _append(service="catalog", epoch="@EPOCH@", leader="@LEADER@", entries=None, **extra):
+    """An append message as fcgi/repl_leader.c builds it; "from" defaults to
+    the first entry's position (or the replica's next one), "prev_epoch" to
+    the epoch of the entry before it. It grants no lease (lease 0) and moves
+    no safe position (safe 0)."""
     msg = {"service": service, "epoch": epoch, "leader": leader, "from": "@FROM@",
-           "prev_epoch": -1, "head": "@DUP@", "sent_ms": 0, "snapshot": False,
+           "prev_epoch": "@PREV@", "head": "@DUP@", "sent_ms": 0, "commit": 0, "safe": 0,
+           "lease": 0, "snapshot": False,
            "entries": entries if entries is not None else []}
     msg.update(extra)
     return msg
@@ -182,7 +185,10 @@ NOSECRET = object()       # placeholder: send no X-Bazar-Secret header at all
 # (name, method, path, body, headers, expected status). "@NEXT@" in an
 # entry's pos is replaced by the replica's applied position + 1, "@DUP@" by
 # its applied position (a duplicate delivery), "@GAP@" by applied + 5,
-# "@LEADER@" by the current primary. Every row carries the right cluster
+# "@LEADER@" by the current primary, "@EPOCH@" by the replica's epoch,
+# "@FUTURE@" by the one after, "@LAST@" by the epoch of its last entry (on
+# these clusters every entry is of that epoch), "@PREV@" by the epoch of
+# the entry before "from". Every row carries the right cluster
 # secret unless its headers say otherwise, so no row may carry a valid
 # message that changes anything - except the secret rows, where only the
 # missing or wrong secret stops a message that would be adopted.
@@ -217,7 +223,7 @@ INTERNAL = [
     ("append wrong content type", "POST", "/peer/catalog/2/repl/append", json.dumps(_append()).encode(),
      {"Content-Type": "text/plain"}, 415),
     ("append wrong service", "POST", "/peer/catalog/2/repl/append",
-     _append(service="order", entries=[{"pos": "@NEXT@", "epoch": 1, "op": BOGUS_OP}]), None, 400),
+     _append(service="order", entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 400),
     ("append service missing", "POST", "/peer/catalog/2/repl/append",
      {"epoch": 1, "leader": "@LEADER@", "entries": []}, None, 400),
     # Epochs start at 1, so on a cluster without failovers the only stale epoch is 0,
@@ -225,59 +231,59 @@ INTERNAL = [
     ("append stale epoch 0", "POST", "/peer/catalog/2/repl/append",
      _append(epoch=0, entries=[{"pos": "@NEXT@", "epoch": 0, "op": BOGUS_OP}]), None, 400),
     ("append entry from a future epoch", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 2, "op": BOGUS_OP}]), None, 400),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@FUTURE@", "op": BOGUS_OP}]), None, 400),
     ("append leader is the receiver", "POST", "/peer/catalog/2/repl/append",
-     _append(leader=2, entries=[{"pos": "@GAP@", "epoch": 1, "op": BOGUS_OP}]), None, 400),
+     _append(leader=2, entries=[{"pos": "@GAP@", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 400),
     ("append leader 0", "POST", "/peer/catalog/2/repl/append",
-     _append(leader=0, entries=[{"pos": "@GAP@", "epoch": 1, "op": BOGUS_OP}]), None, 400),
+     _append(leader=0, entries=[{"pos": "@GAP@", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 400),
     ("append snapshot not a boolean", "POST", "/peer/catalog/2/repl/append",
-     _append(snapshot="yes", entries=[{"pos": "@GAP@", "epoch": 1, "op": BOGUS_OP}]), None, 400),
+     _append(snapshot="yes", entries=[{"pos": "@GAP@", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 400),
     ("append negative sent_ms", "POST", "/peer/catalog/2/repl/append",
-     _append(sent_ms=-1, entries=[{"pos": "@GAP@", "epoch": 1, "op": BOGUS_OP}]), None, 400),
+     _append(sent_ms=-1, entries=[{"pos": "@GAP@", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 400),
     ("append from does not match", "POST", "/peer/catalog/2/repl/append",
-     _append(**{"from": 1, "entries": [{"pos": "@GAP@", "epoch": 1, "op": BOGUS_OP}]}), None, 400),
+     _append(**{"from": 1, "entries": [{"pos": "@GAP@", "epoch": "@LAST@", "op": BOGUS_OP}]}), None, 400),
     ("append epoch not an integer", "POST", "/peer/catalog/2/repl/append",
-     _append(epoch="1", entries=[{"pos": "@NEXT@", "epoch": 1, "op": BOGUS_OP}]), None, 400),
+     _append(epoch="1", entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 400),
     ("append positions not consecutive", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": BOGUS_OP}, {"pos": 1, "epoch": 1, "op": BOGUS_OP}]),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": BOGUS_OP}, {"pos": 1, "epoch": "@LAST@", "op": BOGUS_OP}]),
      None, 400),
     ("append gap", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@GAP@", "epoch": 1, "op": BOGUS_OP}]), None, 409),
+     _append(entries=[{"pos": "@GAP@", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 409),
     ("append duplicate (conflicting op)", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@DUP@", "epoch": 1, "op": BOGUS_OP}]), None, 200),
+     _append(entries=[{"pos": "@DUP@", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 200),
     ("append without entries", "POST", "/peer/catalog/2/repl/append",
      {"service": "catalog", "epoch": 1, "leader": "@LEADER@", "from": 1, "prev_epoch": -1, "head": 0,
       "sent_ms": 0}, None, 400),
     ("append entries not an array", "POST", "/peer/catalog/2/repl/append", _append(entries={"pos": 1}), None, 400),
     ("append entry not an object", "POST", "/peer/catalog/2/repl/append", _append(entries=[1, 2]), None, 400),
     ("append entry pos 0", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": 0, "epoch": 1, "op": BOGUS_OP}]), None, 400),
+     _append(entries=[{"pos": 0, "epoch": "@LAST@", "op": BOGUS_OP}]), None, 400),
     ("append entry pos string", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "1", "epoch": 1, "op": BOGUS_OP}]), None, 400),
+     _append(entries=[{"pos": "1", "epoch": "@LAST@", "op": BOGUS_OP}]), None, 400),
     ("append entry without op", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1}]), None, 400),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@"}]), None, 400),
     ("append entry op not an object", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": "restock"}]), None, 400),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": "restock"}]), None, 400),
     ("append entry unknown op", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": {"op": "explode", "id": 1}}]), None, 422),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": {"op": "explode", "id": 1}}]), None, 422),
     ("append entry op without id", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": {"op": "restock", "count": 1}}]), None, 422),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": {"op": "restock", "count": 1}}]), None, 422),
     ("append entry restock of a missing book", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": {"op": "restock", "id": 987654, "count": 1}}]),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": {"op": "restock", "id": 987654, "count": 1}}]),
      None, 422),
     ("append entry epoch 0", "POST", "/peer/catalog/2/repl/append",
      _append(entries=[{"pos": "@NEXT@", "epoch": 0, "op": BOGUS_OP}]), None, 400),
     ("append valid then malformed (rolled back)", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@DUP@", "epoch": 1, "op": BOGUS_OP}, {"pos": "@NEXT@", "epoch": 1}]), None, 400),
+     _append(entries=[{"pos": "@DUP@", "epoch": "@LAST@", "op": BOGUS_OP}, {"pos": "@NEXT@", "epoch": 1}]), None, 400),
     ("append deeply nested", "POST", "/peer/catalog/2/repl/append", _nested(100).encode(), None, 400),
     ("order append wrong service", "POST", "/peer/order/2/repl/append",
-     _append(service="catalog", entries=[{"pos": "@NEXT@", "epoch": 1, "op": ORDER_OP}]),
+     _append(service="catalog", entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": ORDER_OP}]),
      None, 400),
     ("order append gap", "POST", "/peer/order/3/repl/append",
-     _append(service="order", entries=[{"pos": "@GAP@", "epoch": 1, "op": ORDER_OP}]),
+     _append(service="order", entries=[{"pos": "@GAP@", "epoch": "@LAST@", "op": ORDER_OP}]),
      None, 409),
     ("order append unknown op", "POST", "/peer/order/3/repl/append",
-     _append(service="order", entries=[{"pos": "@NEXT@", "epoch": 1, "op": {"op": "explode"}}]), None, 422),
+     _append(service="order", entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": {"op": "explode"}}]), None, 422),
     # The cluster secret (X-Bazar-Secret): valid messages that WOULD change state
     # if they were accepted - a newer epoch from another leader with a real op, a
     # vote that would bump the epoch, an admin write on the catalog's own route -
@@ -289,11 +295,11 @@ INTERNAL = [
      _append(epoch=7, leader=3, entries=[{"pos": "@NEXT@", "epoch": 7, "op": REAL_OP}]),
      {"X-Bazar-Secret": "0" * 64}, 403),
     ("append almost-right secret", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": REAL_OP}]), {"X-Bazar-Secret": ALMOST}, 403),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": REAL_OP}]), {"X-Bazar-Secret": ALMOST}, 403),
     ("append secret minus a character", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": REAL_OP}]), {"X-Bazar-Secret": SHORT}, 403),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": REAL_OP}]), {"X-Bazar-Secret": SHORT}, 403),
     ("append secret plus a character", "POST", "/peer/catalog/2/repl/append",
-     _append(entries=[{"pos": "@NEXT@", "epoch": 1, "op": REAL_OP}]), {"X-Bazar-Secret": LONG}, 403),
+     _append(entries=[{"pos": "@NEXT@", "epoch": "@LAST@", "op": REAL_OP}]), {"X-Bazar-Secret": LONG}, 403),
     ("append empty secret", "POST", "/peer/order/2/repl/append",
      _append(service="order", epoch=7, leader=3,
              entries=[{"pos": "@NEXT@", "epoch": 7, "op": ORDER_OP}]),
@@ -347,11 +353,15 @@ def _sub_pos(body, state):
     text = json.dumps(body)
     text = text.replace('"@NEXT@"', str(applied + 1)).replace('"@DUP@"', str(max(applied, 1)))
     text = text.replace('"@GAP@"', str(applied + 5)).replace('"@LEADER@"', str(state["primary"]))
+    text = text.replace('"@EPOCH@"', str(state["epoch"])).replace('"@LAST@"', str(state["last_epoch"]))
+    text = text.replace('"@FUTURE@"', str(state["epoch"] + 1))
     msg = json.loads(text)
     if isinstance(msg, dict) and msg.get("from") == "@FROM@":
         ents = msg.get("entries")
         first = ents[0] if isinstance(ents, list) and ents and isinstance(ents[0], dict) else {}
         msg["from"] = first["pos"] if isinstance(first.get("pos"), int) else applied + 1
+    if isinstance(msg, dict) and msg.get("prev_epoch") == "@PREV@":
+        msg["prev_epoch"] = 0 if msg["from"] == 1 else state["last_epoch"]
     return json.dumps(msg).encode()
 
 

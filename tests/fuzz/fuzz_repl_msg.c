@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char why[256];
     if (repl_msg_parse((const char *)data, size, &m, why, sizeof why) == 0) {
         if (m.leader < 1 || m.epoch < 1 || m.from < 1 || m.head < 0 || m.sent_ms < 0 ||
-            m.prev_epoch == 0 || m.prev_epoch < -1 || (m.n > 0 && m.entries == NULL) ||
+            m.prev_epoch < 0 || m.commit < 0 || m.safe < 0 || m.lease < 0 || (m.n > 0 && m.entries == NULL) ||
             m.service[0] == '\0')
             __builtin_trap();
         for (size_t i = 0; i < m.n; i++)
