@@ -95,7 +95,7 @@ static int init_shared(repl_shared *s, void *arg)
     if (repl_hard_load(r, &hard) != 0 || log.last < 0 || log.base < 0)
         return -1;
     rc_init(&s->node, &cfg, r->self, &hard, &log, repl_wall_ms());
-    s->node.jitter_ms = repl_random_ms(r->cfg->election_ms / 2);
+    s->node.jitter_ms = repl_random_ms(r->cfg->election_ms / 4);
     s->boot_applied = log.last;
     LOG_INFO("%s replica %d starts as %s in epoch %" PRId64 " at position %" PRId64 "%s",
              r->m.service, r->self, s->node.role == RC_LEADER ? "the primary" : "a backup",
@@ -203,6 +203,7 @@ int repl_read_begin(repl_t *r, int64_t *applied)
 int repl_read_end(repl_t *r, fcgi_request *req, int64_t version)
 {
     repl_exec(r, "COMMIT");
+    __atomic_store_n(&r->sh->client_done_ms, repl_wall_ms(), __ATOMIC_RELAXED);
     /* The primary's next message carries the safe position (it sends one
      * as soon as a write is acknowledged): wait for it, not for ever. */
     int64_t until = repl_wall_ms() + repl_read_wait_ms(r);
@@ -296,6 +297,7 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
     int timeout = r->cfg->lease_ms + r->cfg->clock_drift_ms + r->cfg->heartbeat_ms;
     int ok = head == 0 || repl_replicate(r, head, 0, timeout, r->cfg->peer_timeout_ms);
     repl_shared_wake(r->sh); /* the followers learn the new safe position now */
+    __atomic_store_n(&r->sh->client_done_ms, repl_wall_ms(), __ATOMIC_RELAXED);
     if (!ok) {
         snprintf(why, whylen,
                  "the write is not known to be on a majority of the %d %s replicas; retry "
@@ -410,10 +412,11 @@ int repl_handle_append(fcgi_request *req)
     if (repl_msg_from_json(msg, &v, why, sizeof why) != 0)
         return fcgi_resp_error(req, 400, "%s", why);
     if (strcmp(v.service, r->m.service) != 0 || v.leader > r->n || v.leader == r->self) {
+        const char *what = strcmp(v.service, r->m.service) != 0
+                               ? "append for another service"
+                               : "append from a replica that cannot be the primary";
         repl_msg_free(&v);
-        return fcgi_resp_error(req, 400, strcmp(v.service, r->m.service) != 0
-                                             ? "append for another service"
-                                             : "malformed append message");
+        return fcgi_resp_error(req, 400, "%s", what);
     }
     int64_t *epochs = calloc(v.n + 1, sizeof *epochs);
     if (!epochs) {
@@ -629,6 +632,9 @@ int repl_handle_state(fcgi_request *req)
         add_pids(pids, where);
     }
     json_object_object_add(o, "pids", pids);
+    json_object_object_add(o, "ticker_pid",
+                           json_object_new_int(__atomic_load_n(&r->sh->ticker_pid,
+                                                               __ATOMIC_RELAXED)));
     return fcgi_resp_json(req, 200, o);
 }
 

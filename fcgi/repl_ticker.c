@@ -183,8 +183,53 @@ static void run_election(repl_t *r)
         repl_hard_persist(r);
 }
 
+/* Point 7 of the failure list in docs/REPLICATION.md: a primary whose
+ * client pool hangs (while this thread, in its peer pool, still sends
+ * heartbeats) would keep its role and take no write. So the ticker of a
+ * primary watches its own client pool: a worker that finished a read or a
+ * write lately, or an answer to /health (even 503), shows it alive. Silent
+ * for lease_ms / 2: the replica cannot lead, steps down (its followers
+ * then elect another), and stands again only once the pool answers. */
+static void check_own_pool(repl_t *r, int64_t now)
+{
+    int64_t done = __atomic_load_n(&r->sh->client_done_ms, __ATOMIC_RELAXED);
+    if (done > r->pool_ok_ms)
+        r->pool_ok_ms = done;
+    if (now - r->pool_ok_ms > r->cfg->heartbeat_ms) {
+        char url[REPL_URL_MAX + 64];
+        snprintf(url, sizeof url, "%s/replica/%s/%d/health", r->cfg->internal_url,
+                 r->m.service, r->self);
+        fcgi_http_call call = {.peer = "own-pool", .method = "GET", .url = url,
+                               .timeout_ms = r->cfg->heartbeat_ms};
+        int rc = fcgi_http_do(r->http, &call);
+        /* nginx answers 502 (the pool is gone) or 504; our own timeout
+         * means it hangs. A quick transport error says nothing about the
+         * pool (nginx is not up yet, at start): no verdict then. */
+        int dead = rc == 0 ? call.resp.status == 502 || call.resp.status == 504
+                           : call.resp.ms >= r->cfg->heartbeat_ms - 10;
+        fcgi_http_resp_clear(&call.resp);
+        if (rc == 0 && !dead)
+            r->pool_ok_ms = now;
+        else if (!dead)
+            return;
+    }
+    int cannot = now - r->pool_ok_ms > r->cfg->lease_ms / 2;
+    rc_node *nd = repl_node_lock(r);
+    int was = nd->cannot_lead;
+    nd->cannot_lead = cannot;
+    repl_node_unlock(r);
+    if (cannot != was)
+        LOG_WARN("%s replica %d: its client pool %s", r->m.service, r->self,
+                 cannot ? "does not answer; it does not lead" : "answers again");
+}
+
 static void tick(repl_t *r, int64_t *last_trim)
 {
+    rc_node *snap = repl_node_lock(r);
+    int check = snap->role == RC_LEADER || snap->cannot_lead;
+    repl_node_unlock(r);
+    if (check && r->n > 1)
+        check_own_pool(r, repl_wall_ms());
     int64_t now = repl_wall_ms();
     rc_node *nd = repl_node_lock(r);
     int stood = rc_tick(nd, now);
@@ -192,7 +237,7 @@ static void tick(repl_t *r, int64_t *last_trim)
     int need = nd->need_snapshot;
     int64_t safe = nd->safe;
     if (stood)
-        nd->jitter_ms = repl_random_ms(r->cfg->election_ms / 2);
+        nd->jitter_ms = repl_random_ms(r->cfg->election_ms / 4);
     repl_node_unlock(r);
     if (stood == 1) {
         run_election(r);
@@ -238,6 +283,8 @@ static void *ticker_main(void *arg)
             if (flock(fd, LOCK_EX | LOCK_NB) != 0)
                 continue;
             held = 1;
+            tk.pool_ok_ms = repl_wall_ms();
+            __atomic_store_n(&tk.sh->ticker_pid, (int32_t)getpid(), __ATOMIC_RELAXED);
             LOG_INFO("ticker of %s replica %d runs in pid %d", tk.m.service, tk.self, (int)getpid());
         }
         /* A peer catching up gets its next batches at once, and a write
@@ -255,6 +302,7 @@ int repl_ticker_start(repl_t *r, char *err, size_t errlen)
     tk.db = fcgi_db_open(r->db_path, r->cfg->sync_full, NULL, err, errlen);
     if (!tk.db)
         return -1;
+    tk.pool_ok_ms = repl_wall_ms();
     tk.http = fcgi_http_new(r->cfg->peer_timeout_ms);
     if (!tk.http || fcgi_http_set_secret(tk.http, r->cfg->cluster_secret) != 0) {
         snprintf(err, errlen, "cannot create the ticker's HTTP client");

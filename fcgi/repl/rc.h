@@ -164,6 +164,8 @@ typedef struct rc_node {
     int64_t lease_until;   /* local time until which reads may be served */
     int64_t safe;          /* highest position known safe (see above) */
     int need_snapshot;     /* the log diverged or is unreachable: install one */
+    int cannot_lead;       /* set by the driver: this replica cannot serve clients
+                            * (its client pool hangs), so it must not lead */
     unsigned votes;        /* (pre-)candidate: bit i set when replica i granted */
     /* leader */
     int64_t commit;        /* highest committed position */
@@ -272,7 +274,8 @@ void rc_follower_reply(rc_node *nd, const rc_log *log, const rc_msg *m, rc_resul
  * asks for pre-votes (send rc_vote_request to every peer; then pick a new
  * jitter_ms), 2 when it stood at once (a single replica: it wins by
  * itself, call rc_become_leader), else 0. A leader that had a majority and
- * has not heard from one for election_ms steps down (returns 0). */
+ * has not heard from one for election_ms steps down (returns 0), and so
+ * does one that cannot_lead, which never stands either. */
 int rc_tick(rc_node *nd, int64_t now);
 
 /* The request this (pre-)candidate sends: RC_PREVOTE for epoch+1 without

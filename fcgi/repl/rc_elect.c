@@ -28,6 +28,15 @@ static void stand(rc_node *nd, int64_t now)
 
 int rc_tick(rc_node *nd, int64_t now)
 {
+    if (nd->role == RC_LEADER && nd->cannot_lead) {
+        /* Its clients cannot reach it: hand over. The leases it gave run
+         * on, so like any leader that steps down it neither votes nor
+         * stands for election_ms. */
+        nd->role = RC_FOLLOWER;
+        nd->lease_until = 0;
+        nd->heard_ms = nd->leader_ms = now;
+        return 0;
+    }
     if (nd->role == RC_LEADER) {
         /* Cut off from the majority it had for a whole election period:
          * step down, so that clients go elsewhere (a new leader may exist).
@@ -43,7 +52,7 @@ int rc_tick(rc_node *nd, int64_t now)
         }
         return 0;
     }
-    if (nd->hard.recovering && !RC_MUTANT_IS(9))
+    if ((nd->hard.recovering && !RC_MUTANT_IS(9)) || nd->cannot_lead)
         return 0;
     if (now - nd->heard_ms < nd->cfg.election_ms + nd->jitter_ms)
         return 0;

@@ -299,6 +299,48 @@ def test_sigstop_replica_is_routed_around_then_catches_up(make_cluster):
     check_invariants(c, ledger, S)
 
 
+def test_sigstop_of_only_the_primary_client_pool_fails_over(make_cluster):
+    """SIGSTOP only the catalog primary's client pool: its peer pool (and
+    maybe its ticker) still answers, but it can take no write. A new primary
+    is elected within FAILOVER_TARGET_S, writes go on, and after SIGCONT the
+    old one rejoins as a backup."""
+    c = make_cluster()
+    old = primary_of(c, "catalog")
+    old_epoch = status(c)["catalog"]["replicas"][old - 1]["epoch"]
+    # The hard case: the replica's ticker (heartbeats) lives on in its peer
+    # pool. If it ran in a client-pool worker, that worker is killed once
+    # stopped, so that a peer-pool process (the only ones still running)
+    # takes the ticker over; the other workers stay stopped (a hung pool).
+    pids = c.pids("catalog-%d" % old)
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    ticker = c.internal("GET", "/peer/catalog/%d/state" % old).body["ticker_pid"]
+    if ticker in pids:
+        os.kill(ticker, signal.SIGKILL)
+        pids.remove(ticker)
+    try:
+        new = None
+        while new is None and time.monotonic() - t0 < 15:
+            for rep in status(c)["catalog"]["replicas"]:
+                if rep["id"] != old and rep.get("role") == "primary" and rep["epoch"] > old_epoch:
+                    new = rep["id"]
+            time.sleep(0.05)
+        took = time.monotonic() - t0
+        assert new, "no new catalog primary within 15 s: %s" % status(c)["catalog"]
+        print("new catalog primary %d after %.2f s" % (new, took))
+        assert took < FAILOVER_TARGET_S, "new primary after %.2f s" % took
+        r = c.admin("POST", "/bazar/books/2/restock", {"count": 1},
+                    headers={"Idempotency-Key": "pool-stop-restock"})
+        assert r.status == 200, describe(r)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    st = wait_converged(c)
+    assert st["catalog"]["primary"] != old
+
+
 def test_restarted_replica_replays_exactly_what_it_missed(make_cluster):
     """A catalog backup is down while 500 writes happen; restarted, it replays
     exactly those 500 entries from the primary's log and rejoins."""

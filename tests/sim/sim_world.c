@@ -12,12 +12,13 @@
 
 #include "sim.h"
 
-enum { EV_TICK, EV_DELIVER, EV_CLIENT, EV_FAULT, EV_RESTART, EV_RESUME, EV_HEAL };
+enum { EV_TICK, EV_DELIVER, EV_CLIENT, EV_FAULT, EV_RESTART, EV_RESUME, EV_HEAL, EV_POOL };
 
 enum { F_CRASH, F_DISK, F_PAUSE, F_PARTITION, F_ONEWAY, F_CLOCK, F_DROP, F_DUP, F_DELAY,
-       F_TRIM, F_WEATHER, F_KINDS };
-const char *const sim_fault_names[16] = {"crash", "disk-loss", "pause", "partition", "one-way",
-                                         "clock", "drop", "dup", "delay", "trim", "weather"};
+       F_TRIM, F_WEATHER, F_POOL, F_KINDS };
+const char *const sim_fault_names[16] = {"crash",   "disk-loss", "pause", "partition",
+                                         "one-way", "clock",     "drop",  "dup",
+                                         "delay",   "trim",      "weather", "pool-hang"};
 
 #define TICK_MS 10
 #define TRACE 48
@@ -40,7 +41,7 @@ typedef struct event {
 typedef struct node {
     rc_node rc; /* rc.hard is the durable part, with disk */
     sim_disk disk;
-    int up, paused, isolated;
+    int up, paused, isolated, pool_hung; /* pool_hung: clients cannot reach it */
     int64_t clock_off, retention, last_snapreq;
 } sim_node;
 
@@ -118,8 +119,8 @@ static void trace(world *w, int type, int node, const rc_msg *m, int64_t a, int6
 
 static void trace_dump(const world *w)
 {
-    static const char *const ev[] = {"tick", "deliver", "client", "fault", "restart", "resume",
-                                     "heal"};
+    static const char *const ev[] = {"tick",   "deliver", "client", "fault",
+                                     "restart", "resume", "heal",   "pool"};
     static const char *const kinds[] = {"-",        "append", "append-reply", "vote",
                                         "vote-reply", "snap-req", "snap", "prevote",
                                         "prevote-reply"};
@@ -259,7 +260,7 @@ static int64_t local_ms(const world *w, const sim_node *x)
 static int impaired(const world *w, int i)
 {
     const sim_node *x = &w->nd[i];
-    return !x->up || x->paused || x->isolated || x->rc.hard.recovering;
+    return !x->up || x->paused || x->isolated || x->pool_hung || x->rc.hard.recovering;
 }
 
 static int impaired_count(const world *w)
@@ -557,7 +558,7 @@ static void client(world *w)
     int i = (int)sim_range(&w->rng, 1, w->n), book = (int)sim_range(&w->rng, 0, SIM_BOOKS - 1);
     sim_node *x = &w->nd[i];
     int op = (int)sim_range(&w->rng, 0, 99);
-    if (!x->up || x->paused)
+    if (!x->up || x->paused || x->pool_hung)
         return;
     if (op < 45) {
         const sim_book *b = &x->disk.books[book];
@@ -574,7 +575,7 @@ static void client(world *w)
     }
     int li = rc_forward_to(&x->rc);
     li = li == 0 ? i : li;
-    if (li < 0 || !reachable(w, i, li) || w->nd[li].rc.role != RC_LEADER)
+    if (li < 0 || !reachable(w, i, li) || w->nd[li].rc.role != RC_LEADER || w->nd[li].pool_hung)
         return; /* 503: nothing written */
     sim_node *l = &w->nd[li];
     if (op < 75) {
@@ -599,7 +600,7 @@ static int pick_healthy(world *w)
 
 static void fault(world *w)
 {
-    int kind = (int)sim_range(&w->rng, 0, 7), i = 0;
+    int kind = (int)sim_range(&w->rng, 0, 8), i = 0;
     int64_t span = sim_range(&w->rng, 50, 3000);
     switch (kind) {
     case 0: /* crash (kill -9) */
@@ -642,18 +643,25 @@ static void fault(world *w)
         w->dup_pm = (int)sim_range(&w->rng, 0, 40);
         w->slow_pm = (int)sim_range(&w->rng, 0, 40);
         break;
+    case 7: /* the client pool hangs: the driver sees it and the replica must not lead */
+        if (!(i = pick_healthy(w)))
+            return;
+        w->nd[i].pool_hung = 1;
+        w->nd[i].rc.cannot_lead = 1;
+        schedule(w, EV_POOL, i, span);
+        break;
     default: /* log retention: short ones force snapshots */
         i = (int)sim_range(&w->rng, 1, w->n);
         w->nd[i].retention = sim_range(&w->rng, 2, 300);
         break;
     }
     static const int counted[] = {F_CRASH, F_DISK, F_PAUSE, F_PARTITION, F_ONEWAY, F_CLOCK,
-                                  F_WEATHER, F_TRIM};
-    if (kind != 7) {
+                                  F_WEATHER, F_POOL, F_TRIM};
+    if (kind != 8) {
         w->st->by_kind[counted[kind]]++;
         w->st->faults++;
     }
-    trace(w, EV_FAULT, kind < 5 ? i : 0, NULL, kind, span, 0);
+    trace(w, EV_FAULT, kind < 5 || kind == 7 ? i : 0, NULL, kind, span, 0);
 }
 
 static void heal_node(world *w, int i)
@@ -672,6 +680,7 @@ static void restart(world *w, int i)
     rc_log lv = view(x);
     rc_restart(&x->rc, &lv, local_ms(w, x));
     x->rc.hard_dirty = 0;
+    x->rc.cannot_lead = x->pool_hung;
 }
 
 /* ---- the run ---- */
@@ -683,6 +692,8 @@ static void heal_all(world *w)
     for (int i = 1; i <= w->n; i++) {
         heal_node(w, i);
         w->nd[i].paused = 0;
+        w->nd[i].pool_hung = 0;
+        w->nd[i].rc.cannot_lead = 0;
         if (!w->nd[i].up)
             restart(w, i);
     }
@@ -747,6 +758,10 @@ static void step(world *w)
         break;
     case EV_HEAL:
         heal_node(w, e.node);
+        break;
+    case EV_POOL:
+        x->pool_hung = 0;
+        x->rc.cannot_lead = 0;
         break;
     }
     free_event(&e);
