@@ -437,5 +437,6 @@ const fcgi_route catalog_routes[] = {
     {"POST", "/repl/append", repl_handle_append},
     {"POST", "/repl/vote", repl_handle_vote},
     {"GET", "/repl/snapshot", repl_handle_snapshot},
+    {"GET", "/repl/safe", repl_handle_safe},
 };
 const size_t catalog_nroutes = sizeof catalog_routes / sizeof catalog_routes[0];

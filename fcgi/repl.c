@@ -200,21 +200,53 @@ int repl_read_begin(repl_t *r, int64_t *applied)
     return 0;
 }
 
+/* Asks the primary for its safe position and takes it as far as this
+ * replica's log is known to match the primary's (rc_follower_learn_safe).
+ * The primary's peer pool answers; it never calls anyone. */
+static void ask_primary_safe(repl_t *r)
+{
+    rc_node *nd = repl_node_lock(r);
+    int64_t p = nd->hard.leader;
+    int follower = nd->role == RC_FOLLOWER;
+    repl_node_unlock(r);
+    if (!follower || p < 1 || p == r->self)
+        return;
+    fcgi_http_resp resp;
+    if (repl_peer_call(r, (int)p, "GET", "/repl/safe", NULL, 0, r->cfg->heartbeat_ms, &resp) ==
+            0 &&
+        resp.status == 200 && resp.body) {
+        json_object *a = json_tokener_parse(resp.body);
+        int64_t epoch = fcgi_json_int(a, "epoch", -1), safe = fcgi_json_int(a, "safe", -1);
+        json_object_put(a);
+        if (epoch > 0 && safe >= 0) {
+            rc_follower_learn_safe(repl_node_lock(r), epoch, safe);
+            repl_node_unlock(r);
+        }
+    }
+    fcgi_http_resp_clear(&resp);
+}
+
 int repl_read_end(repl_t *r, fcgi_request *req, int64_t version)
 {
     repl_exec(r, "COMMIT");
-    __atomic_store_n(&r->sh->client_done_ms, repl_wall_ms(), __ATOMIC_RELAXED);
-    /* The primary's next message carries the safe position (it sends one
-     * as soon as a write is acknowledged): wait for it, not for ever. */
-    int64_t until = repl_wall_ms() + repl_read_wait_ms(r);
+    /* A change this replica does not know to be safe yet (the primary's
+     * next message would say): ask the primary, and wait a little for the
+     * change to become safe, not for ever. */
+    int64_t until = repl_wall_ms() + repl_read_wait_ms(r), next_ask = 0;
     int lease;
     while (!may_read(r, version, &lease)) {
-        if (!lease || repl_wall_ms() >= until) {
+        int64_t now = repl_wall_ms();
+        if (!lease || now >= until) {
             fcgi_resp_error(req, 503, "%s replica %d is not serving reads (%s)", r->m.service,
                             r->self,
                             lease ? "the latest change is not yet known to be safe"
                                   : "catching up or cut off");
             return 0;
+        }
+        if (now >= next_ask) {
+            ask_primary_safe(r);
+            next_ask = now + 20;
+            continue;
         }
         nanosleep(&(struct timespec){0, 1000000L}, NULL);
     }
@@ -296,8 +328,6 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
      * is not safe yet: wait until everything up to the head is. */
     int timeout = r->cfg->lease_ms + r->cfg->clock_drift_ms + r->cfg->heartbeat_ms;
     int ok = head == 0 || repl_replicate(r, head, 0, timeout, r->cfg->peer_timeout_ms);
-    repl_shared_wake(r->sh); /* the followers learn the new safe position now */
-    __atomic_store_n(&r->sh->client_done_ms, repl_wall_ms(), __ATOMIC_RELAXED);
     if (!ok) {
         snprintf(why, whylen,
                  "the write is not known to be on a majority of the %d %s replicas; retry "
@@ -379,7 +409,7 @@ static const char *result_name(rc_result res)
     return names[res];
 }
 
-static int answer_append(fcgi_request *req, repl_t *r, const rc_msg *rep)
+static int answer_append(fcgi_request *req, repl_t *r, const rc_msg *rep, int64_t applied)
 {
     json_object *o = json_object_new_object();
     if (!o)
@@ -395,7 +425,7 @@ static int answer_append(fcgi_request *req, repl_t *r, const rc_msg *rep)
     json_object_object_add(o, "match", json_object_new_int64(rep->match));
     json_object_object_add(o, "hint", json_object_new_int64(rep->hint));
     json_object_object_add(o, "echo_ms", json_object_new_int64(rep->echo_ms));
-    json_object_object_add(o, "applied", json_object_new_int64(repl_applied(r)));
+    json_object_object_add(o, "applied", json_object_new_int64(applied));
     return fcgi_resp_json(req, rep->result == RC_OK ? 200 : 409, o);
 }
 
@@ -470,7 +500,10 @@ int repl_handle_append(fcgi_request *req)
     }
     /* Only now, with the entries durable and visible, the lease and the
      * safe position the message grants are taken. */
-    log = repl_log_view(r);
+    if (res == RC_OK && take > 0) {
+        log.last = m.prev_pos + skip + take;
+        log.last_epoch = epochs[skip + take - 1];
+    }
     nd = repl_node_lock(r);
     rc_follower_reply(nd, &log, &m, res, repl_wall_ms(), &rep);
     repl_node_unlock(r);
@@ -481,7 +514,7 @@ int repl_handle_append(fcgi_request *req)
                  r->m.service, r->self, v.leader);
     free(epochs);
     repl_msg_free(&v);
-    return answer_append(req, r, &rep);
+    return answer_append(req, r, &rep, log.last);
 }
 
 int repl_handle_vote(fcgi_request *req)
@@ -531,6 +564,24 @@ int repl_handle_vote(fcgi_request *req)
         LOG_INFO("%s replica %d: voted for %" PRId64 " in epoch %" PRId64, r->m.service,
                  r->self, cand, epoch);
     return fcgi_resp_json(req, rep.granted ? 200 : 409, o);
+}
+
+int repl_handle_safe(fcgi_request *req)
+{
+    repl_t *r = current;
+    rc_node *nd = repl_node_lock(r);
+    int lead = nd->role == RC_LEADER;
+    int64_t epoch = nd->hard.epoch, safe = nd->safe;
+    repl_node_unlock(r);
+    if (!lead)
+        return fcgi_resp_error(req, 409, "%s replica %d is not the primary", r->m.service,
+                               r->self);
+    json_object *o = json_object_new_object();
+    if (!o)
+        return fcgi_resp_error(req, 500, "out of memory");
+    json_object_object_add(o, "epoch", json_object_new_int64(epoch));
+    json_object_object_add(o, "safe", json_object_new_int64(safe));
+    return fcgi_resp_json(req, 200, o);
 }
 
 int repl_handle_snapshot(fcgi_request *req)

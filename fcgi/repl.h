@@ -103,7 +103,8 @@ void repl_hint_primary(repl_t *r, fcgi_request *req);
 /* Route handlers for the peer pool (they use the process's repl_t). */
 int repl_handle_append(fcgi_request *req);   /* POST /repl/append */
 int repl_handle_vote(fcgi_request *req);     /* POST /repl/vote */
-int repl_handle_snapshot(fcgi_request *req); /* GET /repl/snapshot */
+int repl_handle_snapshot(fcgi_request *req); /* GET /repl/snapshot?epoch=E */
+int repl_handle_safe(fcgi_request *req);     /* GET /repl/safe (the primary's safe position) */
 int repl_handle_state(fcgi_request *req);    /* GET /state */
 int repl_handle_health(fcgi_request *req);   /* GET /health */
 

@@ -24,7 +24,8 @@ struct repl {
     repl_shared *sh;
     int behind; /* the last round left a peer still catching up */
     int64_t pool_ok_ms; /* ticker: when its own client pool last answered */
-    sqlite3_stmt *st_meta_get, *st_meta_set, *st_log_insert, *st_log_range, *st_log_epoch;
+    sqlite3_stmt *st_meta_get, *st_meta_set, *st_log_insert, *st_log_range, *st_log_epoch,
+        *st_log_view;
     char db_path[FCGI_CONFIG_STR + 64];
     char peer_key[REPL_MAX_PEERS + 1][48];
     char peer_base[REPL_MAX_PEERS + 1][REPL_URL_MAX]; /* .../peer/<service>/<i> */

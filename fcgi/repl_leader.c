@@ -119,8 +119,9 @@ static rc_result parse_result(const char *s)
     return RC_REFUSED;
 }
 
-/* Gives peer i's answer to the core. Returns 1 when the peer wants more. */
-static int take_reply(repl_t *r, int i, const fcgi_http_call *call, int64_t now)
+/* Gives peer i's answer to the core. Returns 1 when the peer wants more
+ * than `last`. */
+static int take_reply(repl_t *r, int i, const fcgi_http_call *call, int64_t last, int64_t now)
 {
     if (call->rc != 0 || (call->resp.status != 200 && call->resp.status != 409) ||
         !call->resp.body)
@@ -142,7 +143,7 @@ static int take_reply(repl_t *r, int i, const fcgi_http_call *call, int64_t now)
     int stepped = rc_leader_on_reply(nd, &rep, now);
     int more = !stepped && nd->role == RC_LEADER &&
                (rep.result == RC_GAP ||
-                (rep.result == RC_OK && nd->peer[i].next <= repl_meta_get(r, "applied")));
+                (rep.result == RC_OK && nd->peer[i].next <= last));
     repl_node_unlock(r);
     if (stepped) {
         LOG_WARN("%s replica %d: replica %d knows epoch %" PRId64 "; stepping down",
@@ -154,7 +155,7 @@ static int take_reply(repl_t *r, int i, const fcgi_http_call *call, int64_t now)
 
 /* One round: an append to each peer in want[], in parallel; want[] is then
  * the peers that asked for more. Returns how many were sent. */
-static int round_trip(repl_t *r, int *want, int timeout_ms)
+static int round_trip(repl_t *r, const rc_log *log, int *want, int timeout_ms)
 {
     fcgi_http_call calls[REPL_MAX_PEERS];
     buf bodies[REPL_MAX_PEERS];
@@ -164,7 +165,6 @@ static int round_trip(repl_t *r, int *want, int timeout_ms)
     size_t nc = 0;
     memset(calls, 0, sizeof calls);
     memset(bodies, 0, sizeof bodies);
-    rc_log log = repl_log_view(r);
     int64_t now = repl_wall_ms();
     for (int i = 1; i <= r->n; i++) {
         if (!want[i])
@@ -175,7 +175,7 @@ static int round_trip(repl_t *r, int *want, int timeout_ms)
         int leading = nd->role == RC_LEADER;
         int healthy = nd->peer[i].acked_ms + 2 * r->cfg->heartbeat_ms >= now;
         if (leading)
-            rc_leader_build(nd, &log, i, now, &m);
+            rc_leader_build(nd, log, i, now, &m);
         repl_node_unlock(r);
         if (!leading)
             break;
@@ -201,19 +201,19 @@ static int round_trip(repl_t *r, int *want, int timeout_ms)
         fcgi_http_do_all(r->http, calls, nc);
     now = repl_wall_ms();
     for (size_t k = 0; k < nc; k++) {
-        want[peer_of[k]] = take_reply(r, peer_of[k], &calls[k], now);
+        want[peer_of[k]] = take_reply(r, peer_of[k], &calls[k], log->last, now);
         fcgi_http_resp_clear(&calls[k].resp);
         free(bodies[k].p);
     }
     return (int)nc;
 }
 
-/* Advances commit and safe; returns safe, or -1 when not the leader. */
-static int64_t advance(repl_t *r)
+/* Advances commit and safe; returns safe, or -1 when not the leader. A log
+ * view a little old only counts this replica's own position low. */
+static int64_t advance(repl_t *r, const rc_log *log)
 {
-    rc_log log = repl_log_view(r);
     rc_node *nd = repl_node_lock(r);
-    int64_t safe = nd->role == RC_LEADER ? rc_leader_advance(nd, &log, repl_wall_ms()) : -1;
+    int64_t safe = nd->role == RC_LEADER ? rc_leader_advance(nd, log, repl_wall_ms()) : -1;
     repl_node_unlock(r);
     return safe;
 }
@@ -229,14 +229,15 @@ int repl_replicate(repl_t *r, int64_t pos, int all, int timeout_ms, int wait_ms)
         want[i] = i != r->self && (all || nd->peer[i].acked_ms + 2 * r->cfg->heartbeat_ms >= now);
     repl_node_unlock(r);
     r->behind = 0;
+    rc_log log = repl_log_view(r);
     for (int round = 0; round < REPL_ROUNDS; round++)
-        if (!round_trip(r, want, timeout_ms))
+        if (!round_trip(r, &log, want, timeout_ms))
             break;
     for (int i = 1; i <= r->n; i++)
         if (want[i])
             r->behind = 1; /* the ticker goes on at once */
     for (;;) {
-        int64_t safe = advance(r);
+        int64_t safe = advance(r, &log);
         if (safe < 0)
             return 0;
         if (safe >= pos)

@@ -1,18 +1,15 @@
 /* repl_shared.c - state shared by all processes of one replica: a small
  * mmap'd file, reset and initialised by the first process of the replica
- * to start, with a robust process-shared mutex and a futex to wake the
- * ticker. */
+ * to start, with a robust process-shared mutex. */
 #include "repl_shared.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,17 +94,3 @@ void repl_shared_unlock(repl_shared *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-void repl_shared_wake(repl_shared *s)
-{
-    __atomic_store_n(&s->wake, 1, __ATOMIC_RELEASE);
-    syscall(SYS_futex, &s->wake, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-void repl_shared_wait(repl_shared *s, int64_t timeout_ms)
-{
-    if (!__atomic_load_n(&s->wake, __ATOMIC_ACQUIRE)) {
-        struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
-        syscall(SYS_futex, &s->wake, FUTEX_WAIT, 0, &ts, NULL, 0);
-    }
-    __atomic_store_n(&s->wake, 0, __ATOMIC_RELEASE);
-}

@@ -14,12 +14,10 @@
 typedef struct repl_shared {
     pthread_mutex_t mu;     /* robust, process-shared: guards node */
     rc_node node;           /* the protocol state of this replica */
-    uint32_t wake;          /* futex word: 1 asks the ticker for a round now */
     int64_t boot_applied;   /* applied position when the replica (re)started */
     int64_t snapshots;      /* snapshots installed since the replica started */
     int64_t snap_asked_ms;  /* when the ticker last asked for a snapshot */
     int32_t ticker_pid;     /* the process whose ticker thread works */
-    int64_t client_done_ms; /* when a client-pool worker last finished a read or write */
 } repl_shared;
 
 /* Maps var_dir/run/<service>-<id>.shm. The first process of the replica to
@@ -34,11 +32,6 @@ repl_shared *repl_shared_open(const char *var_dir, const char *service, int id,
 /* The mutex around every use of s->node (recovers it if its holder died). */
 void repl_shared_lock(repl_shared *s);
 void repl_shared_unlock(repl_shared *s);
-
-/* Asks the ticker for a round now (futex wake), and waits for that up to
- * timeout_ms (returns at once when asked). */
-void repl_shared_wake(repl_shared *s);
-void repl_shared_wait(repl_shared *s, int64_t timeout_ms);
 
 /* Wall-clock milliseconds (CLOCK_REALTIME): leases compare send times taken
  * at the primary with receive-side clocks, so hosts need clocks that agree

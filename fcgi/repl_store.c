@@ -75,11 +75,25 @@ static int64_t view_epoch_at(void *ctx, int64_t pos)
 
 rc_log repl_log_view(repl_t *r)
 {
-    int64_t be = repl_meta_get(r, "base_epoch");
-    return (rc_log){.base = repl_meta_get(r, "base"),
-                    .base_epoch = be >= REPL_EPOCH_UNKNOWN ? -2 : be,
-                    .last = repl_meta_get(r, "applied"),
-                    .last_epoch = repl_meta_get(r, "last_epoch"),
+    /* One statement: outside a transaction it reads one consistent state. */
+    int64_t v[4] = {-1, -1, -1, -1};
+    static const char *const keys[4] = {"base", "base_epoch", "applied", "last_epoch"};
+    sqlite3_stmt *st = fcgi_db_stmt(
+        r->db, &r->st_log_view,
+        "SELECT key, value FROM repl_meta WHERE key IN ('base', 'base_epoch', 'applied', "
+        "'last_epoch')");
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        for (int i = 0; k && i < 4; i++)
+            if (strcmp(k, keys[i]) == 0)
+                v[i] = sqlite3_column_int64(st, 1);
+    }
+    if (st)
+        sqlite3_reset(st);
+    return (rc_log){.base = v[0],
+                    .base_epoch = v[1] >= REPL_EPOCH_UNKNOWN ? -2 : v[1],
+                    .last = v[2],
+                    .last_epoch = v[3],
                     .epoch_at = view_epoch_at,
                     .ctx = r};
 }

@@ -2,8 +2,8 @@
  * which only the holder of the replica's ticker lock acts: the core's ticks
  * (rc_tick: standing for election when the primary falls silent, a cut-off
  * primary stepping down), the election itself, the primary's heartbeats
- * (which carry catch-up and the safe position, and go out at once when a
- * write asks), snapshot installs, and log retention. It has its own SQLite
+ * (which carry catch-up and the safe position), the watch on its own client
+ * pool, snapshot installs, and log retention. It has its own SQLite
  * connection and HTTP client and shares the protocol state through
  * repl_shared. */
 #include <fcntl.h>
@@ -183,44 +183,56 @@ static void run_election(repl_t *r)
         repl_hard_persist(r);
 }
 
+/* 1 when some process of this replica's client pool runs: its pid file
+ * (spawn-fcgi's, under var/run) names one that exists and is neither
+ * stopped nor a zombie; also 1 when that cannot be told (no pid file). */
+static int own_pool_runs(const repl_t *r)
+{
+    char path[FCGI_CONFIG_STR + 64], line[32];
+    snprintf(path, sizeof path, "%s/run/%s-%d.pid", r->cfg->var_dir, r->m.service, r->self);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    int runs = 0, listed = 0;
+    while (!runs && fgets(line, sizeof line, f)) {
+        long pid = strtol(line, NULL, 10);
+        if (pid <= 0)
+            continue;
+        listed = 1;
+        char stat[64], buf[512];
+        snprintf(stat, sizeof stat, "/proc/%ld/stat", pid);
+        FILE *s = fopen(stat, "r");
+        if (!s)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, s);
+        fclose(s);
+        buf[n] = 0;
+        const char *close = strrchr(buf, ')');
+        runs = close && close[1] == ' ' && !strchr("TtZX", close[2]);
+    }
+    fclose(f);
+    return runs || !listed;
+}
+
 /* Point 7 of the failure list in docs/REPLICATION.md: a primary whose
- * client pool hangs (while this thread, in its peer pool, still sends
- * heartbeats) would keep its role and take no write. So the ticker of a
- * primary watches its own client pool: a worker that finished a read or a
- * write lately, or an answer to /health (even 503), shows it alive. Silent
- * for lease_ms / 2: the replica cannot lead, steps down (its followers
- * then elect another), and stands again only once the pool answers. */
+ * client pool is stopped (SIGSTOP) or gone, while this thread (in its peer
+ * pool) still sends heartbeats, would keep its role and take no write. So
+ * the ticker watches the pool's processes; none running for a heartbeat
+ * period: the replica cannot lead, steps down (its followers then elect
+ * another), and stands again only once the pool runs. A busy pool is not a
+ * stopped one: workers waiting on the network or on a lease still run. */
 static void check_own_pool(repl_t *r, int64_t now)
 {
-    int64_t done = __atomic_load_n(&r->sh->client_done_ms, __ATOMIC_RELAXED);
-    if (done > r->pool_ok_ms)
-        r->pool_ok_ms = done;
-    if (now - r->pool_ok_ms > r->cfg->heartbeat_ms) {
-        char url[REPL_URL_MAX + 64];
-        snprintf(url, sizeof url, "%s/replica/%s/%d/health", r->cfg->internal_url,
-                 r->m.service, r->self);
-        fcgi_http_call call = {.peer = "own-pool", .method = "GET", .url = url,
-                               .timeout_ms = r->cfg->heartbeat_ms};
-        int rc = fcgi_http_do(r->http, &call);
-        /* nginx answers 502 (the pool is gone) or 504; our own timeout
-         * means it hangs. A quick transport error says nothing about the
-         * pool (nginx is not up yet, at start): no verdict then. */
-        int dead = rc == 0 ? call.resp.status == 502 || call.resp.status == 504
-                           : call.resp.ms >= r->cfg->heartbeat_ms - 10;
-        fcgi_http_resp_clear(&call.resp);
-        if (rc == 0 && !dead)
-            r->pool_ok_ms = now;
-        else if (!dead)
-            return;
-    }
-    int cannot = now - r->pool_ok_ms > r->cfg->lease_ms / 2;
+    if (own_pool_runs(r))
+        r->pool_ok_ms = now;
+    int cannot = now - r->pool_ok_ms > r->cfg->heartbeat_ms;
     rc_node *nd = repl_node_lock(r);
     int was = nd->cannot_lead;
     nd->cannot_lead = cannot;
     repl_node_unlock(r);
     if (cannot != was)
         LOG_WARN("%s replica %d: its client pool %s", r->m.service, r->self,
-                 cannot ? "does not answer; it does not lead" : "answers again");
+                 cannot ? "is stopped or gone; it does not lead" : "runs again");
 }
 
 static void tick(repl_t *r, int64_t *last_trim)
@@ -287,9 +299,9 @@ static void *ticker_main(void *arg)
             __atomic_store_n(&tk.sh->ticker_pid, (int32_t)getpid(), __ATOMIC_RELAXED);
             LOG_INFO("ticker of %s replica %d runs in pid %d", tk.m.service, tk.self, (int)getpid());
         }
-        /* A peer catching up gets its next batches at once, and a write
-         * that became safe wakes the ticker so the followers learn it. */
-        repl_shared_wait(tk.sh, tk.behind ? 1 : tk.cfg->heartbeat_ms);
+        /* A peer catching up gets its next batches at once. */
+        int64_t ms = tk.behind ? 1 : tk.cfg->heartbeat_ms;
+        nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
         tick(&tk, &last_trim);
     }
     return NULL;
@@ -298,7 +310,8 @@ static void *ticker_main(void *arg)
 int repl_ticker_start(repl_t *r, char *err, size_t errlen)
 {
     tk = *r;
-    tk.st_meta_get = tk.st_meta_set = tk.st_log_insert = tk.st_log_range = tk.st_log_epoch = NULL;
+    tk.st_meta_get = tk.st_meta_set = tk.st_log_insert = tk.st_log_range = tk.st_log_epoch =
+        tk.st_log_view = NULL;
     tk.db = fcgi_db_open(r->db_path, r->cfg->sync_full, NULL, err, errlen);
     if (!tk.db)
         return -1;

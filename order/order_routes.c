@@ -126,5 +126,6 @@ const fcgi_route order_routes[] = {
     {"POST", "/repl/append", repl_handle_append},
     {"POST", "/repl/vote", repl_handle_vote},
     {"GET", "/repl/snapshot", repl_handle_snapshot},
+    {"GET", "/repl/safe", repl_handle_safe},
 };
 const size_t order_nroutes = sizeof order_routes / sizeof order_routes[0];

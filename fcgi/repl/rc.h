@@ -163,6 +163,8 @@ typedef struct rc_node {
     int64_t jitter_ms;     /* added to election_ms; the driver picks it (random) */
     int64_t lease_until;   /* local time until which reads may be served */
     int64_t safe;          /* highest position known safe (see above) */
+    int64_t matched;       /* follower: highest position its log is known to share
+                            * with the leader of its epoch */
     int need_snapshot;     /* the log diverged or is unreachable: install one */
     int cannot_lead;       /* set by the driver: this replica cannot serve clients
                             * (its client pool hangs), so it must not lead */
@@ -267,6 +269,11 @@ rc_result rc_follower_check(rc_node *nd, const rc_log *log, const rc_msg *m, int
  * the message grants. */
 void rc_follower_reply(rc_node *nd, const rc_log *log, const rc_msg *m, rc_result result,
                        int64_t now, rc_msg *r);
+
+/* Follower: the leader of `epoch` says its safe position is `safe` (asked
+ * by a read that found a change newer than what this replica knows is
+ * safe). Takes it as far as its own log is known to match the leader's. */
+void rc_follower_learn_safe(rc_node *nd, int64_t epoch, int64_t safe);
 
 /* ---- elections (rc_elect.c): both sides ---- */
 

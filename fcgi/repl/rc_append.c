@@ -148,9 +148,18 @@ int64_t rc_leader_advance(rc_node *nd, const rc_log *log, int64_t now)
 
 /* ---- follower ---- */
 
+void rc_follower_learn_safe(rc_node *nd, int64_t epoch, int64_t safe)
+{
+    if (nd->role != RC_FOLLOWER || epoch != nd->hard.epoch)
+        return;
+    int64_t upto = RC_MUTANT_IS(12) ? safe : min64(safe, nd->matched); /* wrong: trusts it all */
+    nd->safe = max64(nd->safe, upto);
+}
+
 static rc_result diverged(rc_node *nd)
 {
     nd->need_snapshot = 1;
+    nd->matched = 0;
     return RC_DIVERGED;
 }
 
@@ -225,6 +234,7 @@ void rc_follower_reply(rc_node *nd, const rc_log *log, const rc_msg *m, rc_resul
         return;
     int64_t matched = m->prev_pos + m->n; /* our log equals the leader's up to here */
     r->match = matched;
+    nd->matched = max64(nd->matched, matched);
     nd->safe = max64(nd->safe, min64(m->safe, matched));
     if (nd->hard.recovering && matched >= m->commit) {
         nd->hard.recovering = 0; /* it holds all the leader has committed again */

@@ -20,6 +20,6 @@ int rc_snap_may_install(const rc_node *nd, const rc_msg *m)
 
 void rc_snap_installed(rc_node *nd, int64_t pos)
 {
-    (void)pos;
     nd->need_snapshot = 0;
+    nd->matched = pos; /* the leader's own state up to pos */
 }

@@ -332,13 +332,11 @@ static void leader_advance(world *w, int li)
     if (x->rc.role != RC_LEADER)
         return;
     rc_log lv = view(x);
-    int64_t commit = x->rc.commit, safe = x->rc.safe;
+    int64_t commit = x->rc.commit;
     rc_leader_advance(&x->rc, &lv, local_ms(w, x));
     if (x->rc.commit > commit)
         sim_check_commit(w->chk, li, &x->disk, x->rc.commit);
     sim_check_safe(w->chk, li, &x->disk, x->rc.safe);
-    if (x->rc.safe > safe) /* followers may serve what is now safe: tell them */
-        replicate(w, li);
     for (size_t k = 0; k < w->npend;) {
         pending_write *pw = &w->pend[k];
         sim_node *l = &w->nd[pw->leader];
@@ -562,7 +560,16 @@ static void client(world *w)
         return;
     if (op < 45) {
         const sim_book *b = &x->disk.books[book];
-        if (rc_may_read(&x->rc, b->version, local_ms(w, x))) {
+        int64_t now = local_ms(w, x);
+        int li = (int)x->rc.hard.leader;
+        /* A follower that does not know the change is safe asks the leader
+         * (as the services' reads do), if it can reach it. */
+        if (!rc_may_read(&x->rc, b->version, now) && rc_may_read(&x->rc, 0, now) && li > 0 &&
+            li != i && reachable(w, i, li) && w->nd[li].rc.role == RC_LEADER) {
+            rc_follower_learn_safe(&x->rc, w->nd[li].rc.hard.epoch, w->nd[li].rc.safe);
+            sim_check_safe(w->chk, i, &x->disk, x->rc.safe);
+        }
+        if (rc_may_read(&x->rc, b->version, now)) {
             w->st->reads++;
             trace(w, EV_CLIENT, i, NULL, -1, book, b->version);
             sim_check_read(w->chk, i, book, b);
