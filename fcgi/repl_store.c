@@ -100,9 +100,19 @@ rc_log repl_log_view(repl_t *r)
 
 int repl_store_init(repl_t *r, int primary, char *err, size_t errlen)
 {
-    char sql[sizeof schema + 128];
-    snprintf(sql, sizeof sql, "%s INSERT OR IGNORE INTO repl_meta VALUES ('primary', %d);",
-             schema, primary);
+    /* A database without the log tables is either a new cluster's or one
+     * whose disk was lost: it starts "recovering" (no vote, no lead) and
+     * "fresh" until the ticker has asked the peers which (repl_ticker.c). */
+    sqlite3_stmt *q = NULL;
+    int exists = sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_master WHERE name = 'repl_meta'",
+                                    -1, &q, NULL) == SQLITE_OK &&
+                 sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    char sql[sizeof schema + 256];
+    snprintf(sql, sizeof sql,
+             "%s INSERT OR IGNORE INTO repl_meta VALUES ('primary', %d);%s", schema, primary,
+             exists ? "" : " UPDATE repl_meta SET value = 1 WHERE key = 'recovering';"
+                           " INSERT OR REPLACE INTO repl_meta VALUES ('fresh', 1);");
     if (fcgi_db_exec(r->db, sql, err, errlen) != 0 || repl_exec(r, "BEGIN IMMEDIATE") != 0)
         return -1;
     /* The base: below it the log holds nothing. Logs emptied (a snapshot,

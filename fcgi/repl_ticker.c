@@ -235,8 +235,71 @@ static void check_own_pool(repl_t *r, int64_t now)
                  cannot ? "is stopped or gone; it does not lead" : "runs again");
 }
 
+/* A database that started empty (repl_store.c) belongs to a new cluster
+ * or to a replica that lost its disk. Only the peers can tell: if every
+ * peer answers that it is at epoch 1 with nothing applied, the cluster is
+ * new, and the replica is a normal member (the named primary of epoch 1
+ * leads); if any peer has moved on, the disk was lost, and the replica
+ * stays recovering until it has caught up with a primary's commit position
+ * (the core clears it). While a peer does not answer it waits: the silent
+ * one may hold the writes this replica helped commit. Until then it neither
+ * votes nor leads: votes and acknowledgements it gave before the loss may
+ * be what made a write committed. So a new cluster starts once all its
+ * replicas are up. */
+static void settle_fresh(repl_t *r)
+{
+    char urls[REPL_MAX_PEERS + 1][REPL_URL_MAX + 16];
+    fcgi_http_call calls[REPL_MAX_PEERS];
+    size_t nc = 0;
+    memset(calls, 0, sizeof calls);
+    for (int i = 1; i <= r->n; i++) {
+        if (i == r->self)
+            continue;
+        snprintf(urls[i], sizeof urls[i], "%s/state", r->peer_base[i]);
+        calls[nc++] = (fcgi_http_call){.peer = r->peer_key[i], .method = "GET", .url = urls[i],
+                                       .timeout_ms = hb_timeout(r)};
+    }
+    fcgi_http_do_all(r->http, calls, nc);
+    int fresh = 1, moved = 0;
+    for (size_t k = 0; k < nc; k++) {
+        json_object *a = calls[k].rc == 0 && calls[k].resp.status == 200 && calls[k].resp.body
+                             ? json_tokener_parse(calls[k].resp.body) : NULL;
+        fcgi_http_resp_clear(&calls[k].resp);
+        if (!a)
+            continue;
+        if (fcgi_json_int(a, "epoch", -1) == 1 && fcgi_json_int(a, "applied", -1) == 0)
+            fresh++;
+        else
+            moved = 1;
+        json_object_put(a);
+    }
+    if (!moved && fresh < r->n)
+        return; /* a peer has not answered yet */
+    if (repl_exec(r, "BEGIN IMMEDIATE") != 0)
+        return;
+    rc_log log = repl_log_view(r);
+    rc_node *nd = repl_node_lock(r);
+    if (!moved) {
+        nd->hard.recovering = 0;
+        nd->hard_dirty = 1;
+        if (nd->hard.epoch == 1 && nd->hard.leader == r->self && log.last == 0)
+            rc_become_leader(nd, &log, repl_wall_ms());
+    }
+    int rc = repl_hard_save(r) | repl_meta_set(r, "fresh", 0);
+    repl_node_unlock(r);
+    if (rc != 0 || repl_exec(r, "COMMIT") != 0) {
+        repl_exec(r, "ROLLBACK");
+        return;
+    }
+    LOG_WARN("%s replica %d started on an empty database: %s", r->m.service, r->self,
+             moved ? "its disk was lost; it catches up before it votes again"
+                   : "a new cluster");
+}
+
 static void tick(repl_t *r, int64_t *last_trim)
 {
+    if (repl_meta_get(r, "fresh") == 1)
+        settle_fresh(r);
     rc_node *snap = repl_node_lock(r);
     int check = snap->role == RC_LEADER || snap->cannot_lead;
     repl_node_unlock(r);

@@ -341,6 +341,54 @@ def test_sigstop_of_only_the_primary_client_pool_fails_over(make_cluster):
     assert st["catalog"]["primary"] != old
 
 
+def test_replica_that_lost_its_disk_does_not_vote_until_caught_up(make_cluster):
+    """An acknowledged write lives on the primary P and backup A only (B is
+    stopped). A loses its database and restarts while P is stopped; B
+    resumes. Were A to vote at once, B (without the write) could be elected
+    with A's vote and the write would be lost. A stays "recovering" instead:
+    B is not elected, and once P is back everyone converges with the write."""
+    c = make_cluster()
+    p = primary_of(c, "catalog")
+    a, b = [i for i in range(1, N + 1) if i != p]
+    before = c.book(1)["quantity"]
+    signal_replica(c, "catalog", b, signal.SIGSTOP)
+    try:
+        r = c.admin("POST", "/bazar/books/1/restock", {"count": 7},
+                    headers={"Idempotency-Key": "lost-disk-write"})
+        assert r.status == 200 and r.body["quantity"] == before + 7, describe(r)
+        signal_replica(c, "catalog", a, signal.SIGKILL)
+        for path in glob.glob(os.path.join(c.var, "data", "catalog-%d.db*" % a)):
+            os.unlink(path)
+        signal_replica(c, "catalog", p, signal.SIGSTOP)
+        c.env["BAZAR_START_WAIT"] = "none"
+        try:
+            rc, out = c.start_script()
+        finally:
+            del c.env["BAZAR_START_WAIT"]
+        assert rc == 0, out
+    finally:
+        signal_replica(c, "catalog", b, signal.SIGCONT)
+    try:
+        # A and B alone for more than three election periods: B must not win.
+        t0, seen = time.monotonic(), None
+        while time.monotonic() - t0 < 6:
+            rb = c.internal("GET", "/peer/catalog/%d/state" % b)
+            assert not (rb.status == 200 and rb.body["role"] == "primary"), \
+                "B was elected without the write: %s" % rb.body
+            ra = c.internal("GET", "/peer/catalog/%d/state" % a)
+            if ra.status == 200:
+                seen = ra.body
+            time.sleep(0.1)
+        assert seen and seen["recovering"] is True, "A votes again before catching up: %s" % seen
+    finally:
+        signal_replica(c, "catalog", p, signal.SIGCONT)
+    wait_converged(c, timeout=30)
+    for i in range(1, N + 1):
+        st = c.internal("GET", "/peer/catalog/%d/state" % i).body
+        assert st["recovering"] is False, st
+        assert replica_quantity(c, i, 1) == before + 7, "replica %d lost the write" % i
+
+
 def test_restarted_replica_replays_exactly_what_it_missed(make_cluster):
     """A catalog backup is down while 500 writes happen; restarted, it replays
     exactly those 500 entries from the primary's log and rejoins."""
