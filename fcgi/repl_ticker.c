@@ -283,7 +283,7 @@ static void settle_fresh(repl_t *r)
         nd->hard.recovering = 0;
         nd->hard_dirty = 1;
         nd->heard_ms = repl_wall_ms(); /* a full period to hear from the named primary */
-        if (nd->hard.epoch == 1 && nd->hard.leader == r->self && log.last == 0)
+        if (nd->hard.epoch == 1 && r->named_primary == r->self && log.last == 0)
             rc_become_leader(nd, &log, repl_wall_ms());
     }
     int rc = repl_hard_save(r) | repl_meta_set(r, "fresh", 0);
