@@ -467,6 +467,12 @@ int repl_handle_append(fcgi_request *req)
         return fcgi_resp_error(req, 503, "database busy");
     }
     rc_log log = repl_log_view(r);
+    if (log.last < 0 || log.base < 0) {
+        repl_exec(r, "ROLLBACK");
+        free(epochs);
+        repl_msg_free(&v);
+        return fcgi_resp_error(req, 503, "database error");
+    }
     rc_node *nd = repl_node_lock(r);
     rc_result res = rc_follower_check(nd, &log, &m, now, &skip, &take);
     int saved = repl_hard_save(r);
@@ -540,10 +546,13 @@ int repl_handle_vote(fcgi_request *req)
     if (repl_exec(r, "BEGIN IMMEDIATE") != 0)
         return fcgi_resp_error(req, 503, "database busy");
     rc_log log = repl_log_view(r);
-    rc_node *nd = repl_node_lock(r);
-    rc_on_vote(nd, &log, &m, repl_wall_ms(), &rep);
-    int saved = repl_hard_save(r);
-    repl_node_unlock(r);
+    int saved = -1;
+    if (log.last >= 0 && log.base >= 0) { /* else no vote: the log cannot be judged */
+        rc_node *nd = repl_node_lock(r);
+        rc_on_vote(nd, &log, &m, repl_wall_ms(), &rep);
+        saved = repl_hard_save(r);
+        repl_node_unlock(r);
+    }
     if (saved != 0 || repl_exec(r, "COMMIT") != 0) {
         repl_exec(r, "ROLLBACK");
         repl_node_lock(r)->hard_dirty = 1;

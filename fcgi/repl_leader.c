@@ -230,6 +230,8 @@ int repl_replicate(repl_t *r, int64_t pos, int all, int timeout_ms, int wait_ms)
     repl_node_unlock(r);
     r->behind = 0;
     rc_log log = repl_log_view(r);
+    if (log.last < 0 || log.base < 0)
+        return 0; /* a database error: nothing is sent, the write is not safe */
     for (int round = 0; round < REPL_ROUNDS; round++)
         if (!round_trip(r, &log, want, timeout_ms))
             break;

@@ -82,7 +82,8 @@ rc_log repl_log_view(repl_t *r)
         r->db, &r->st_log_view,
         "SELECT key, value FROM repl_meta WHERE key IN ('base', 'base_epoch', 'applied', "
         "'last_epoch')");
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    int rc = SQLITE_ERROR;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(st, 0);
         for (int i = 0; k && i < 4; i++)
             if (strcmp(k, keys[i]) == 0)
@@ -90,6 +91,10 @@ rc_log repl_log_view(repl_t *r)
     }
     if (st)
         sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        LOG_ERROR("repl_meta: %s", sqlite3_errmsg(r->db));
+        v[0] = v[2] = -1; /* callers refuse to act on a log they cannot see */
+    }
     return (rc_log){.base = v[0],
                     .base_epoch = v[1] >= REPL_EPOCH_UNKNOWN ? -2 : v[1],
                     .last = v[2],
