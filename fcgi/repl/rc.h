@@ -165,6 +165,9 @@ typedef struct rc_node {
     int64_t safe;          /* highest position known safe (see above) */
     int64_t matched;       /* follower: highest position its log is known to share
                             * with the leader of its epoch */
+    int64_t acked;         /* follower: highest position it acknowledged to that leader
+                            * (a snapshot never takes it below: the leader counted it) */
+    int64_t leader_head;   /* follower: the highest head that leader has sent */
     int need_snapshot;     /* the log diverged or is unreachable: install one */
     int cannot_lead;       /* set by the driver: this replica cannot serve clients
                             * (its client pool hangs), so it must not lead */
@@ -305,8 +308,10 @@ int rc_on_vote_reply(rc_node *nd, const rc_log *log, const rc_msg *r, int64_t no
 int rc_snap_may_serve(const rc_node *nd, const rc_msg *m);
 
 /* 1 when a snapshot `m` (kind RC_SNAP, last_pos/last_epoch) may replace
- * this replica's state; the caller then installs it and calls
- * rc_snap_installed. */
+ * this replica's state: it needs one, `m` comes from the known leader of
+ * its epoch, and it is not behind what it knows is safe nor behind what it
+ * acknowledged. The caller then installs it and calls rc_snap_installed
+ * (which drops the lease: reads wait for the next message). */
 int rc_snap_may_install(const rc_node *nd, const rc_msg *m);
 void rc_snap_installed(rc_node *nd, int64_t pos);
 

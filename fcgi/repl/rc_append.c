@@ -177,6 +177,7 @@ rc_result rc_follower_check(rc_node *nd, const rc_log *log, const rc_msg *m, int
     rc_adopt_epoch(nd, m->epoch, m->from, now);
     nd->role = RC_FOLLOWER;
     nd->heard_ms = nd->leader_ms = now;
+    nd->leader_head = max64(nd->leader_head, m->head);
     /* "Snapshot" means the leader's log no longer reaches prev. A replica
      * that has moved past prev since (it installed one) says where it is. */
     if (m->snapshot && !nd->need_snapshot && log->last > m->prev_pos)
@@ -190,9 +191,12 @@ rc_result rc_follower_check(rc_node *nd, const rc_log *log, const rc_msg *m, int
         k = prev < log->base ? min64(m->n, log->base - prev) : 0;
     } else if (prev < log->base) {
         /* Below the base only the base's epoch can be checked: the message
-         * must reach it, else the leader resends from base+1. */
+         * must reach it, else the leader resends from base+1 - unless the
+         * leader's log ends below our base: then our base entry is not the
+         * leader's (never committed) and only a snapshot helps (seed
+         * 1796227402, 5 replicas: it asked for base+1 for ever). */
         if (prev + m->n < log->base)
-            return RC_GAP;
+            return nd->leader_head < log->base ? diverged(nd) : RC_GAP;
         k = log->base - prev;
         if (m->entry_epoch[k - 1] != log->base_epoch)
             return diverged(nd);
@@ -235,6 +239,7 @@ void rc_follower_reply(rc_node *nd, const rc_log *log, const rc_msg *m, rc_resul
     int64_t matched = m->prev_pos + m->n; /* our log equals the leader's up to here */
     r->match = matched;
     nd->matched = max64(nd->matched, matched);
+    nd->acked = max64(nd->acked, matched);
     nd->safe = max64(nd->safe, min64(m->safe, matched));
     if (nd->hard.recovering && matched >= m->commit) {
         nd->hard.recovering = 0; /* it holds all the leader has committed again */

@@ -94,7 +94,7 @@ void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader, int64_t now)
     } else {
         return;
     }
-    nd->matched = 0; /* a new leader's log is matched anew */
+    nd->matched = nd->acked = nd->leader_head = 0; /* a new leader's log is matched anew */
     if (nd->role == RC_LEADER) {
         /* Leases it granted may run for lease_ms + drift_ms yet: like a
          * follower that just heard from a leader, it neither votes nor

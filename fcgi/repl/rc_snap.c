@@ -15,11 +15,12 @@ int rc_snap_may_install(const rc_node *nd, const rc_msg *m)
     if (RC_MUTANT_IS(10))
         return nd->need_snapshot;
     return nd->need_snapshot && m->epoch == nd->hard.epoch && m->from == nd->hard.leader &&
-           m->last_pos >= nd->safe;
+           m->last_pos >= nd->safe && m->last_pos >= nd->acked;
 }
 
 void rc_snap_installed(rc_node *nd, int64_t pos)
 {
     nd->need_snapshot = 0;
     nd->matched = pos; /* the leader's own state up to pos */
+    nd->lease_until = 0; /* no read until a message says it is caught up */
 }

@@ -66,11 +66,12 @@ int64_t sim_check_committed(const sim_check *c);
 
 /* I2: entry (pos, epoch) was created or received with this chain. */
 void sim_check_entry(sim_check *c, int64_t pos, int64_t epoch, uint64_t chain);
-/* I1 and I4: replica `id` became leader of `epoch` with this log. */
+/* I1 and I4: replica `id` became leader of `epoch` with this log, which
+ * must hold every entry committed by leaders of earlier epochs. */
 void sim_check_leader(sim_check *c, int id, int64_t epoch, const sim_disk *d);
-/* I3: leader `id`'s commit reached `commit`; records new committed entries
- * into the model (oversell is checked there). */
-void sim_check_commit(sim_check *c, int id, const sim_disk *d, int64_t commit);
+/* I3: leader `id` of `epoch` reached commit position `commit`; records new
+ * committed entries into the model (oversell is checked there). */
+void sim_check_commit(sim_check *c, int id, int64_t epoch, const sim_disk *d, int64_t commit);
 /* I3: a replica's log up to its known safe position is the committed one. */
 void sim_check_safe(sim_check *c, int id, const sim_disk *d, int64_t safe);
 /* I7: a replica's state equals the model's where its log is the committed one. */

@@ -26,6 +26,7 @@ struct sim_check {
     sim_entry *com;
     sim_book *after;      /* the touched book after each committed entry */
     uint64_t *model_hash; /* all books after each committed entry */
+    int64_t *com_epoch;   /* the epoch of the leader that committed each entry */
     int64_t g, cap;
     sim_book model[SIM_BOOKS];
     /* I2: (pos, epoch) -> chain */
@@ -103,6 +104,7 @@ void sim_check_free(sim_check *c)
     free(c->com);
     free(c->after);
     free(c->model_hash);
+    free(c->com_epoch);
     free(c->map);
     free(c->leader_of);
     free(c->pending);
@@ -193,11 +195,17 @@ void sim_check_leader(sim_check *c, int id, int64_t epoch, const sim_disk *d)
         sim_violation(c, "I1 two leaders in epoch %lld: %d and %d", (long long)epoch,
                       c->leader_of[epoch], id);
     c->leader_of[epoch] = id;
-    if (d->last < c->g)
+    /* What it must hold: every entry committed by a leader of an earlier
+     * epoch (a late winner of an old epoch need not hold what a newer one
+     * committed since; it can commit nothing itself). */
+    int64_t g = c->g;
+    while (g > 0 && c->com_epoch[g] >= epoch)
+        g--;
+    if (d->last < g)
         sim_violation(c, "I4 leader completeness: replica %d leads epoch %lld with log %lld < "
                          "committed %lld",
-                      id, (long long)epoch, (long long)d->last, (long long)c->g);
-    else if (c->g > 0 && sim_disk_chain(d, c->g) != c->com[c->g].chain)
+                      id, (long long)epoch, (long long)d->last, (long long)g);
+    else if (g > 0 && sim_disk_chain(d, g) != c->com[g].chain)
         sim_violation(c, "I4 leader completeness: replica %d leads epoch %lld without the "
                          "committed entries",
                       id, (long long)epoch);
@@ -205,7 +213,7 @@ void sim_check_leader(sim_check *c, int id, int64_t epoch, const sim_disk *d)
 
 /* ---- I3 and the model ---- */
 
-void sim_check_commit(sim_check *c, int id, const sim_disk *d, int64_t commit)
+void sim_check_commit(sim_check *c, int id, int64_t epoch, const sim_disk *d, int64_t commit)
 {
     int64_t upto = commit < c->g ? commit : c->g;
     if (upto > 0 && sim_disk_chain(d, upto) != c->com[upto].chain) {
@@ -219,12 +227,14 @@ void sim_check_commit(sim_check *c, int id, const sim_disk *d, int64_t commit)
         return;
     }
     for (int64_t p = c->g + 1; p <= commit; p++) {
-        if (p >= c->cap) { /* the three arrays share one capacity */
-            int64_t cap = c->cap, cap2 = c->cap;
+        if (p >= c->cap) { /* the four arrays share one capacity */
+            int64_t cap = c->cap, cap2 = c->cap, cap3 = c->cap;
             c->com = grow(c->com, &cap, p, sizeof *c->com);
             c->after = grow(c->after, &cap2, p, sizeof *c->after);
+            c->com_epoch = grow(c->com_epoch, &cap3, p, sizeof *c->com_epoch);
             c->model_hash = grow(c->model_hash, &c->cap, p, sizeof *c->model_hash);
         }
+        c->com_epoch[p] = epoch;
         const sim_entry *e = &d->log[p];
         c->com[p] = *e;
         sim_apply(c->model, e, p);

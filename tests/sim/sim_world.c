@@ -335,7 +335,7 @@ static void leader_advance(world *w, int li)
     int64_t commit = x->rc.commit;
     rc_leader_advance(&x->rc, &lv, local_ms(w, x));
     if (x->rc.commit > commit)
-        sim_check_commit(w->chk, li, &x->disk, x->rc.commit);
+        sim_check_commit(w->chk, li, x->rc.hard.epoch, &x->disk, x->rc.commit);
     sim_check_safe(w->chk, li, &x->disk, x->rc.safe);
     for (size_t k = 0; k < w->npend;) {
         pending_write *pw = &w->pend[k];
