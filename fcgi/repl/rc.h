@@ -76,7 +76,8 @@
  *     hold the same entries up to it;
  *  I3 committed entries never change (state machine safety), and every
  *     replica's prefix up to its known safe position is the committed one;
- *  I4 leader completeness: a new leader's log holds every committed entry;
+ *  I4 leader completeness: a leader of epoch e holds every entry that
+ *     leaders of earlier epochs committed;
  *  I5 every acknowledged write is committed;
  *  I6 reads are linearizable against the sequential model;
  *  I7 stock never negative, states equal the model at equal positions, and
