@@ -86,7 +86,8 @@ static int init_shared(repl_shared *s, void *arg)
                      .lease_ms = r->cfg->lease_ms,
                      .election_ms = r->cfg->election_ms,
                      .drift_ms = r->cfg->clock_drift_ms,
-                     .batch = REPL_BATCH};
+                     .batch = REPL_BATCH,
+                     .release_ms = r->m.release ? r->m.release_ms : 0};
     const char *bad = rc_config_check(&cfg);
     if (bad) {
         LOG_ERROR("replication configuration: %s", bad);
@@ -167,7 +168,8 @@ int repl_is_primary(const repl_t *r)
 
 int repl_read_wait_ms(const repl_t *r)
 {
-    return 2 * r->cfg->heartbeat_ms + r->cfg->lease_ms + r->cfg->clock_drift_ms;
+    return 2 * r->cfg->heartbeat_ms + r->cfg->lease_ms + r->cfg->clock_drift_ms +
+           (r->m.release ? r->m.release_ms : 0);
 }
 
 /* 1 when `version` may be read here now; *lease says whether the replica
@@ -327,7 +329,8 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
     /* An idempotent repeat changes nothing but may answer for an entry that
      * is not safe yet: wait until everything up to the head is. */
     int timeout = r->cfg->lease_ms + r->cfg->clock_drift_ms + r->cfg->heartbeat_ms;
-    int ok = head == 0 || repl_replicate(r, head, 0, timeout, r->cfg->peer_timeout_ms);
+    int wait = r->cfg->peer_timeout_ms + (r->m.release ? r->m.release_ms : 0);
+    int ok = head == 0 || repl_replicate(r, head, 0, timeout, wait);
     if (!ok) {
         snprintf(why, whylen,
                  "the write is not known to be on a majority of the %d %s replicas; retry "

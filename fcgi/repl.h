@@ -32,6 +32,15 @@ typedef struct repl_machine {
     /* Replaces the whole logical state with a dump, inside a transaction.
      * Returns 0 or -1 with a reason in err. */
     int (*load)(void *ctx, sqlite3 *db, json_object *state, char *err, size_t errlen);
+    /* Optional (NULL: none). Called at the primary with the ops of entries
+     * (n, in log order) that no replica serves the old state of any more,
+     * before any read may see them: drops what copies outside the replicas
+     * hold of what they change (the catalog DELs the books' cached
+     * lookups). Returns 0 when done, -1 when it could not: reads and the
+     * writes' answers then wait until every outside copy read before has
+     * expired (release_ms). See "Release" in fcgi/repl/rc.h. */
+    int (*release)(void *ctx, json_object *const *ops, int n);
+    int release_ms; /* with release: how long an outside copy lives, drift included */
     void *ctx;
 } repl_machine;
 

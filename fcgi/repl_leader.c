@@ -218,6 +218,47 @@ static int64_t advance(repl_t *r, const rc_log *log)
     return safe;
 }
 
+/* Release (fcgi/repl/rc.h): hands the ops of the held entries not yet
+ * released to the machine's release callback (the catalog's cache DELs)
+ * and, when it did its work, tells the core. `held` is read first: work
+ * done before an entry is held could be undone by a read of the old state. */
+static void release_held(repl_t *r)
+{
+    enum { MAX = 256 };
+    rc_node *nd = repl_node_lock(r);
+    int64_t from = nd->released + 1, held = nd->role == RC_LEADER ? nd->held : 0;
+    repl_node_unlock(r);
+    if (!r->m.release || held < from)
+        return;
+    if (held - from >= MAX)
+        held = from + MAX - 1;
+    sqlite3_stmt *st = fcgi_db_stmt(
+        r->db, &r->st_log_range,
+        "SELECT pos, epoch, op FROM repl_log WHERE pos BETWEEN ? AND ? ORDER BY pos");
+    if (!st || sqlite3_bind_int64(st, 1, from) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, held) != SQLITE_OK)
+        return;
+    json_object *ops[MAX];
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < MAX) {
+        const char *text = (const char *)sqlite3_column_text(st, 2);
+        if (sqlite3_column_int64(st, 0) != from + n || !text ||
+            !(ops[n] = json_tokener_parse(text)))
+            break;
+        n++;
+    }
+    sqlite3_reset(st);
+    /* Only a whole range is released; a gap (never expected: entries are
+     * trimmed only below safe) is left to the core's release wait. */
+    if ((rc == SQLITE_ROW || rc == SQLITE_DONE) && n == held - from + 1 &&
+        r->m.release(r->m.ctx, ops, n) == 0) {
+        rc_leader_release(repl_node_lock(r), held);
+        repl_node_unlock(r);
+    }
+    for (int k = 0; k < n; k++)
+        json_object_put(ops[k]);
+}
+
 int repl_replicate(repl_t *r, int64_t pos, int all, int timeout_ms, int wait_ms)
 {
     int64_t deadline = repl_wall_ms() + wait_ms, now = repl_wall_ms();
@@ -240,6 +281,10 @@ int repl_replicate(repl_t *r, int64_t pos, int all, int timeout_ms, int wait_ms)
             r->behind = 1; /* the ticker goes on at once */
     for (;;) {
         int64_t safe = advance(r, &log);
+        if (safe >= 0 && safe < pos) {
+            release_held(r);
+            safe = advance(r, &log);
+        }
         if (safe < 0)
             return 0;
         if (safe >= pos)

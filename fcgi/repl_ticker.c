@@ -374,6 +374,9 @@ static void *ticker_main(void *arg)
 int repl_ticker_start(repl_t *r, char *err, size_t errlen)
 {
     tk = *r;
+    /* The release callback's context (the catalog's Redis connection)
+     * belongs to the request thread: the ticker releases by time only. */
+    tk.m.release = NULL;
     tk.st_meta_get = tk.st_meta_set = tk.st_log_insert = tk.st_log_range = tk.st_log_epoch =
         tk.st_log_view = NULL;
     tk.db = fcgi_db_open(r->db_path, r->cfg->sync_full, NULL, err, errlen);

@@ -41,7 +41,19 @@
  *  appended has head >= p; so the wait for p is until min(append time of p,
  *  last stamp to the peer) + lease_ms + drift_ms. Counting the last *sent*
  *  message, not the last acknowledged one, covers a heartbeat delivered
- *  but whose answer was lost. Writes are acknowledged at `safe`.
+ *  but whose answer was lost. The leader calls the position that far
+ *  `held`: no replica can serve a read of the state before it any more.
+ *
+ *  Release. Copies of the state outside the replicas (the front ends'
+ *  lookup cache) must be gone before a read can see a newer state, or a
+ *  reader could see the new state and then the old one. So `safe` =
+ *  min(held, released): the driver releases a held position once it has
+ *  invalidated what the entries up to it change (after reading `held`,
+ *  never before: an invalidation done while the old state is still
+ *  readable can be refilled). An invalidation that fails is waited out:
+ *  a position held for release_ms (how long an outside copy may be used
+ *  after it was read, plus the drift bound) is released anyway. Writes
+ *  are acknowledged at `safe`.
  *
  *  Read leases (rc_lease.c, §6.4). The leader holds a lease until
  *  lease_ms after the stamp of its latest round a majority acknowledged. A
@@ -98,6 +110,7 @@
 
 #define RC_MAX_REPLICAS 7
 #define RC_RING 1024 /* append times the leader remembers */
+#define RC_HELD_RING 64 /* times at which `held` advanced */
 
 typedef struct rc_config {
     int n;                /* replicas, ids 1..n */
@@ -106,6 +119,9 @@ typedef struct rc_config {
     int64_t election_ms;  /* silence before standing; > lease_ms + drift_ms */
     int64_t drift_ms;     /* bound on the clock offset between any two replicas */
     int64_t batch;        /* entries per append message at most */
+    int64_t release_ms;   /* 0: entries are readable once held; else how long
+                           * after being held an entry the driver did not
+                           * release becomes readable anyway (see "Release") */
 } rc_config;
 
 /* Checks a configuration; returns NULL or what is wrong. */
@@ -181,6 +197,10 @@ typedef struct rc_node {
     int64_t ring_pos[RC_RING], ring_ms[RC_RING]; /* recent (position, append time) */
     int ring_len, ring_head;
     int64_t floor_pos, floor_ms; /* positions <= floor_pos were appended by floor_ms */
+    int64_t held;          /* leader: committed and on every lease holder */
+    int64_t released;      /* leader: the driver's side effects are done up to here */
+    int64_t held_pos[RC_HELD_RING], held_ms[RC_HELD_RING]; /* when `held` reached where */
+    int held_len;
 } rc_node;
 
 /* ---- messages ---- */
@@ -256,9 +276,14 @@ void rc_leader_appended(rc_node *nd, int64_t pos, int64_t now);
 /* Leader: an append reply arrived. Returns 1 when it stepped down. */
 int rc_leader_on_reply(rc_node *nd, const rc_msg *r, int64_t now);
 
-/* Leader: advances commit and safe (call after replies and on ticks).
- * Returns the new safe position. */
+/* Leader: advances commit, held and safe (call after replies and on
+ * ticks). Returns the new safe position. */
 int64_t rc_leader_advance(rc_node *nd, const rc_log *log, int64_t now);
+
+/* Leader: the driver did, after reading `held` (the value it passes as
+ * `upto`), what must happen before the entries up to it are read (the
+ * catalog's cache invalidations). Safe may now reach it. */
+void rc_leader_release(rc_node *nd, int64_t upto);
 
 /* Follower, step 1: what to do with an append. Sets *skip (entries of the
  * message already held) and *take (entries to append after them, at

@@ -111,6 +111,32 @@ int rc_leader_on_reply(rc_node *nd, const rc_msg *r, int64_t now)
     return 0;
 }
 
+/* Raises `held` to `bound` and remembers when, dropping the records that
+ * are released; when the record is full the two oldest merge (the later
+ * time counts for both: a release only comes later). */
+static void note_held(rc_node *nd, int64_t bound, int64_t now)
+{
+    if (bound <= nd->held)
+        return;
+    nd->held = bound;
+    if (nd->cfg.release_ms == 0)
+        return;
+    int k = 0;
+    while (k < nd->held_len && nd->held_pos[k] <= nd->released)
+        k++;
+    memmove(nd->held_pos, nd->held_pos + k, (size_t)(nd->held_len - k) * sizeof nd->held_pos[0]);
+    memmove(nd->held_ms, nd->held_ms + k, (size_t)(nd->held_len - k) * sizeof nd->held_ms[0]);
+    nd->held_len -= k;
+    if (nd->held_len == RC_HELD_RING) {
+        memmove(nd->held_pos, nd->held_pos + 1, (RC_HELD_RING - 1) * sizeof nd->held_pos[0]);
+        memmove(nd->held_ms, nd->held_ms + 1, (RC_HELD_RING - 1) * sizeof nd->held_ms[0]);
+        nd->held_len--;
+    }
+    nd->held_pos[nd->held_len] = bound;
+    nd->held_ms[nd->held_len] = now;
+    nd->held_len++;
+}
+
 int64_t rc_leader_advance(rc_node *nd, const rc_log *log, int64_t now)
 {
     if (nd->role != RC_LEADER)
@@ -141,9 +167,24 @@ int64_t rc_leader_advance(rc_node *nd, const rc_log *log, int64_t now)
             continue; /* whatever lease it had is over */
         bound = min64(bound, max64(p->match, released));
     }
-    if (bound > nd->safe)
-        nd->safe = bound;
+    note_held(nd, bound, now);
+    /* Release: what the driver released, or what has been held long enough
+     * that every outside copy read before it has expired. */
+    if (nd->cfg.release_ms == 0 || RC_MUTANT_IS(13)) /* wrong: no release wait */
+        nd->released = nd->held;
+    else
+        for (int h = 0; h < nd->held_len && nd->held_ms[h] + nd->cfg.release_ms <= now; h++)
+            nd->released = max64(nd->released, nd->held_pos[h]);
+    int64_t safe = min64(nd->held, nd->released);
+    if (safe > nd->safe)
+        nd->safe = safe;
     return nd->safe;
+}
+
+void rc_leader_release(rc_node *nd, int64_t upto)
+{
+    if (nd->role == RC_LEADER)
+        nd->released = max64(nd->released, min64(upto, nd->held));
 }
 
 /* ---- follower ---- */

@@ -15,6 +15,8 @@ const char *rc_config_check(const rc_config *c)
         return "need lease_ms + drift_ms < election_ms (clock drift bound)";
     if (c->batch < 1)
         return "batch must be positive";
+    if (c->release_ms < 0)
+        return "release_ms must not be negative";
     return NULL;
 }
 
@@ -46,7 +48,8 @@ void rc_become_leader(rc_node *nd, const rc_log *log, int64_t now)
     }
     nd->lead_since_ms = now;
     nd->first_own = log->last + 1;
-    nd->commit = nd->safe;
+    nd->commit = nd->held = nd->released = nd->safe;
+    nd->held_len = 0;
     nd->lease_until = 0;
     nd->votes = 0;
     memset(nd->peer, 0, sizeof nd->peer);
