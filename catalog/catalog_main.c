@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "catalog_db.h"
+#include "catalog_release.h"
 #include "catalog_routes.h"
 #include "fcgi_cache.h"
 #include "fcgi_log.h"
@@ -18,17 +19,24 @@ int main(int argc, char **argv)
         return 2;
     }
     catalog_db_init(svc.db);
+    /* Writes reach the front ends' cache through the release callback. */
+    fcgi_cache *cache = fcgi_service_cache(&svc);
     repl_machine machine = {.service = "catalog", .apply = catalog_apply, .hash = catalog_hash,
                             .dump = catalog_dump, .load = catalog_load};
+    if (cache) {
+        machine.release = catalog_release;
+        machine.release_ms = (int)fcgi_service_cache_life_ms(&svc.cfg) + svc.cfg.clock_drift_ms;
+        machine.ctx = cache;
+    }
     if (catalog_db_seed(svc.cfg.seed_file, err, sizeof err) != 0 ||
         fcgi_service_start_repl(&svc, &machine, err, sizeof err) != 0) {
         fprintf(stderr, "catalog: %s\n", err);
         LOG_ERROR("start-up failed: %s", err);
+        fcgi_cache_free(cache);
         fcgi_service_close(&svc);
         return 2;
     }
-    fcgi_cache *cache = fcgi_service_cache(&svc);
-    catalog_routes_init(svc.repl, cache);
+    catalog_routes_init(svc.repl);
     int rc = fcgi_service_run(&svc, catalog_routes, catalog_nroutes, NULL);
     fcgi_cache_free(cache);
     fcgi_service_close(&svc);

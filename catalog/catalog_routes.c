@@ -1,6 +1,6 @@
 /* catalog_routes.c - the catalog replica's HTTP routes: reads answered
  * locally, writes decided and replicated by the primary (forwarded there by
- * backups), each write followed by the DEL of the book's cache key. */
+ * backups). */
 #include "catalog_routes.h"
 
 #include <inttypes.h>
@@ -11,18 +11,15 @@
 #include "catalog_db.h"
 #include "catalog_input.h"
 #include "fcgi_app.h"
-#include "fcgi_cache.h"
 #include "fcgi_log.h"
 #include "fcgi_text.h"
 #include "repl.h"
 
 static repl_t *repl;
-static fcgi_cache *cache; /* NULL when the cache is off */
 
-void catalog_routes_init(repl_t *r, fcgi_cache *c)
+void catalog_routes_init(repl_t *r)
 {
     repl = r;
-    cache = c;
 }
 
 /* The {id} capture as a book id, or -1 (after answering 400). */
@@ -262,21 +259,14 @@ static int decide_add(void *arg, sqlite3 *db, json_object **op, char *why, size_
     return 201;
 }
 
-/* Replicates the write (primary) and drops the book's cached lookup.
+/* Replicates the write (primary); the book's cached lookup is dropped by
+ * the release callback (catalog_release.c) before anyone reads the write.
  * Returns the status, or answers the error itself and returns it. */
 static int replicate(fcgi_request *req, repl_decide_fn decide, write_req *w)
 {
     char why[256] = "";
     int64_t pos = 0;
     int status = repl_submit(repl, decide, w, &pos, why, sizeof why);
-    /* Invalidate after the commit (and even after a 503: the entry is in the
-     * primary's log and will reach the others), before acknowledging. */
-    if (cache && (status < 300 || pos > 0)) {
-        char key[64];
-        fcgi_cache_book_key(w->id, key, sizeof key);
-        if (fcgi_cache_invalidate(cache, key) != 0)
-            LOG_WARN("cache DEL %s failed: Redis unreachable", key);
-    }
     if (status >= 300)
         fcgi_resp_error(req, status, "%s", why[0] ? why : "write failed");
     return status;

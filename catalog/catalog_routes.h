@@ -4,13 +4,11 @@
 
 #include <stddef.h>
 
-#include "fcgi_cache.h"
 #include "fcgi_router.h"
 #include "repl.h"
 
-/* Gives the handlers their replication state and the cache to invalidate
- * (NULL: cache off). Neither is owned. */
-void catalog_routes_init(repl_t *repl, fcgi_cache *cache);
+/* Gives the handlers their replication state (not owned). */
+void catalog_routes_init(repl_t *repl);
 
 extern const fcgi_route catalog_routes[];
 extern const size_t catalog_nroutes;

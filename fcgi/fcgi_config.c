@@ -36,6 +36,7 @@ static const config_opt opts[] = {
     {"cache", OPT_BOOL, F(cache), 0, 1, 1, NULL},
     {"cache_guard", OPT_BOOL, F(cache_guard), 0, 1, 1, NULL},
     {"cache_ttl_s", OPT_INT, F(cache_ttl_s), 1, 86400, 300, NULL},
+    {"cache_lease_ms", OPT_INT, F(cache_lease_ms), 100, 60000, 1000, NULL},
     {"redis_auth", OPT_BOOL, F(redis_auth), 0, 1, 0, NULL},
     {"redis_timeout_ms", OPT_INT, F(redis_timeout_ms), 1, 10000, 200, NULL},
     {"admin_token", OPT_STR, F(admin_token), 0, 0, 0, ""},

@@ -21,7 +21,9 @@ typedef struct fcgi_config {
     char redis[FCGI_CONFIG_STR];        /* "unix:/path/redis.sock" or "host:port" */
     int cache;                          /* bool: front-end lookup cache on/off */
     int cache_guard;                    /* bool: lease guard against stale fills */
-    int cache_ttl_s;                    /* TTL of a cached lookup, 1..86400 */
+    int cache_ttl_s;                    /* Redis keeps a cached lookup at most this, 1..86400 */
+    int cache_lease_ms;                 /* a cached lookup is served at most this long after
+                                         * the catalog read it, 100..60000 */
     int redis_timeout_ms;               /* connect/command timeout, 1..10000 */
     int redis_auth;                     /* bool: AUTH with the cluster secret (TCP Redis) */
     char admin_token[FCGI_CONFIG_STR];  /* empty: read var_dir/admin.token */

@@ -89,22 +89,23 @@ int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *
     return s->repl ? 0 : -1;
 }
 
+int64_t fcgi_service_cache_life_ms(const fcgi_config *cfg)
+{
+    int64_t ttl = (int64_t)cfg->cache_ttl_s * 1000;
+    return ttl < cfg->cache_lease_ms ? ttl : cfg->cache_lease_ms;
+}
+
 fcgi_cache *fcgi_service_cache(fcgi_service *s)
 {
     if (!s->cfg.cache)
         return NULL;
-    fcgi_cache *c = fcgi_cache_new(s->cfg.redis, s->cfg.redis_timeout_ms, s->cfg.cache_ttl_s,
-                                   s->cfg.cache_guard);
-    if (!c) {
-        LOG_ERROR("redis = %s: not unix:/path or host:port; running without the cache",
+    const char *password = s->cfg.redis_auth ? s->cfg.cluster_secret : "";
+    fcgi_cache *c = fcgi_cache_new(s->cfg.redis, s->cfg.redis_timeout_ms, password,
+                                   fcgi_service_cache_life_ms(&s->cfg), s->cfg.cache_guard);
+    if (!c)
+        LOG_ERROR("redis = %s: not unix:/path or host:port (or the cluster secret is too long "
+                  "for AUTH); running without the cache",
                   s->cfg.redis);
-        return NULL;
-    }
-    if (s->cfg.redis_auth && fcgi_cache_set_password(c, s->cfg.cluster_secret) != 0) {
-        LOG_ERROR("cluster secret too long for Redis AUTH; running without the cache");
-        fcgi_cache_free(c);
-        return NULL;
-    }
     return c;
 }
 

@@ -36,6 +36,9 @@ int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *
  * cluster secret when redis_auth is on. Free with fcgi_cache_free. */
 fcgi_cache *fcgi_service_cache(fcgi_service *s);
 
+/* How long a cached lookup lives: cache_lease_ms, capped by cache_ttl_s. */
+int64_t fcgi_service_cache_life_ms(const fcgi_config *cfg);
+
 /* Runs the request loop with the config's body limit. Returns its result. */
 int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *ctx);
 

@@ -96,14 +96,15 @@ static int h_info(fcgi_request *req)
     long long id = capture_id(req, "book");
     if (id < 0)
         return 400;
-    char key[64], lease[FCGI_CACHE_LEASE_LEN] = "", path[64];
+    char key[64], path[64];
+    fcgi_cache_ticket ticket = {.lease = ""};
     fcgi_cache *cache = front_ctx.cache;
     enum fcgi_cache_result cr = FCGI_CACHE_BYPASS;
     fcgi_cache_book_key(id, key, sizeof key);
     if (cache) {
         char *val = NULL;
         size_t len = 0;
-        cr = fcgi_cache_get(cache, key, &val, &len, lease);
+        cr = fcgi_cache_get(cache, key, &val, &len, &ticket);
         if (cr == FCGI_CACHE_HIT) {
             fcgi_metrics_cache_event(FCGI_METRICS_CACHE_HIT);
             fcgi_resp_header(req, "Server-Timing", "cache;desc=hit");
@@ -115,12 +116,12 @@ static int h_info(fcgi_request *req)
     snprintf(path, sizeof path, "/catalog/books/%lld", id);
     fcgi_http_resp r;
     int rc = front_call(req, "catalog", "GET", path, NULL, 0, NULL, &r);
-    if (rc == 0 && r.status == 200 && lease[0]) {
+    if (rc == 0 && r.status == 200 && ticket.lease[0]) {
         if (front_ctx.cfg->test_fill_delay_ms) /* test hook: widen the race window */
             nanosleep(&(struct timespec){front_ctx.cfg->test_fill_delay_ms / 1000,
                                          (front_ctx.cfg->test_fill_delay_ms % 1000) * 1000000L},
                       NULL);
-        fcgi_cache_fill(cache, key, lease, r.body, r.len);
+        fcgi_cache_fill(cache, key, &ticket, r.body, r.len);
     }
     if (cache) /* with the cache off nothing is looked up */
         fcgi_metrics_cache_event(cr == FCGI_CACHE_MISS ? FCGI_METRICS_CACHE_MISS
