@@ -79,10 +79,11 @@ $(B)/tests/%: tests/unit/%.c $(B)/libbazar.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
 
 # The deterministic simulator (tests/sim/): the protocol core (fcgi/repl/) over a
-# simulated network, disk and clock. `make sim` runs SIM_STEPS steps over seeds
+# simulated network, disk and clock, with the lookup cache's protocol
+# (fcgi/fcgi_cache.c) over a simulated Redis. `make sim` runs SIM_STEPS steps over seeds
 # from SIM_FIRST_SEED on (3, 5 and 7 replicas in turn); `make sim SEED=n
 # SIM_REPLICAS=k` replays one seed exactly, as a failure prints it.
-$(B)/sim: $(call obj,$(RC_SRC) $(SIM_SRC))
+$(B)/sim: $(call obj,$(RC_SRC) $(SIM_SRC) fcgi/fcgi_cache.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
@@ -110,7 +111,7 @@ sim-asan:
 # The checker's own test: the core built with each known-wrong variant
 # (RC_MUTANT=k, see fcgi/repl/rc.h) must make the simulator report a violation
 # within MUTANT_STEPS; any variant that goes undetected fails the target.
-MUTANTS      ?= 1 3 4 5 6 7 8 9
+MUTANTS      ?= 1 3 4 5 6 7 8 9 13 14 15 16
 MUTANT_STEPS ?= 20000000
 sim-mutants:
 	@set -e; for k in $(MUTANTS); do \

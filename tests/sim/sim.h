@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fcgi_cache.h"
 #include "rc.h"
 
 #define SIM_BOOKS 3
@@ -50,6 +51,10 @@ int64_t sim_range(sim_rng *r, int64_t lo, int64_t hi);
 int sim_chance(sim_rng *r, int per_mille);
 
 uint64_t sim_mix(uint64_t a, uint64_t b);
+
+/* realloc, and calloc of one object, that end the run on out of memory. */
+void *sim_xrealloc(void *p, size_t size);
+void *sim_xcalloc(size_t size);
 
 /* ---- the checker (sim_check.c) ---- */
 
@@ -93,12 +98,31 @@ void sim_apply(sim_book *books, const sim_entry *e, int64_t pos);
 /* The initial catalog. */
 void sim_books_init(sim_book *books);
 
+/* ---- the simulated Redis (sim_redis.c) ---- */
+
+typedef struct sim_redis sim_redis;
+
+/* A Redis whose clock is *now (the simulated time). */
+sim_redis *sim_redis_new(sim_rng *rng, const int64_t *now);
+void sim_redis_free(sim_redis *r);
+/* SIGSTOP (on) and SIGCONT (off: commands that timed out may be done now). */
+void sim_redis_pause(sim_redis *r, int on);
+/* Killed (down) or started again (empty either way: no persistence). */
+void sim_redis_down(sim_redis *r, int down);
+/* The cache protocol over this Redis for a process whose clock is off by
+ * *clock_off and that cannot reach Redis while *cut. */
+fcgi_cache *sim_redis_client(sim_redis *r, const int64_t *clock_off, const int *cut,
+                             int64_t life_ms, int guard);
+/* A book as the cached lookup text, and back (0, or -1). */
+void sim_book_encode(const sim_book *b, char *out, size_t len);
+int sim_book_decode(const char *s, sim_book *b);
+
 /* ---- one run (sim_world.c) ---- */
 
 typedef struct sim_stats {
     uint64_t steps, faults;
     uint64_t by_kind[16]; /* faults by kind, see sim_fault_names */
-    uint64_t acked, reads, refused_reads, refused_unsafe, snapshots, elections;
+    uint64_t acked, reads, cache_hits, refused_reads, refused_unsafe, snapshots, elections;
     int violations;
 } sim_stats;
 

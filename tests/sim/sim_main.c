@@ -88,9 +88,11 @@ int main(int argc, char **argv)
     for (int k = 0; k < 16; k++)
         if (sim_fault_names[k])
             printf(" %s %llu", sim_fault_names[k], (unsigned long long)st.by_kind[k]);
-    printf("\nsim: %llu acknowledged writes, %llu reads served (%llu refused, %llu of them "
+    printf("\nsim: %llu acknowledged writes, %llu reads served by replicas and %llu by the "
+           "cache (%llu refused, %llu of them "
            "for a change not yet known safe), %llu elections, %llu snapshots installed, %.1f s\n",
            (unsigned long long)st.acked, (unsigned long long)st.reads,
+           (unsigned long long)st.cache_hits,
            (unsigned long long)st.refused_reads, (unsigned long long)st.refused_unsafe, (unsigned long long)st.elections,
            (unsigned long long)st.snapshots, seconds() - t0);
     printf("sim: %llu steps, %llu seeds, %llu faults, %d violations\n",

@@ -4,24 +4,33 @@
  * (fcgi/repl/rc_*.c) exactly as the services do, a network that delays,
  * drops, duplicates, reorders and partitions (one-way too), crashes with
  * and without the disk, pauses, drifting clocks, log trimming and
- * snapshots. After the fault phase everything heals and the run must
- * converge. Every decision comes from one PRNG seeded by the seed. */
+ * snapshots. Reads also go through the front ends' lookup cache (the real
+ * protocol of fcgi/fcgi_cache.c over a simulated Redis that pauses,
+ * restarts empty and is cut from a replica), with the catalog's release of
+ * held entries (DEL, or waiting out the cached values' life). After the
+ * fault phase everything heals and the run must converge. Every decision
+ * comes from one PRNG seeded by the seed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
 
-enum { EV_TICK, EV_DELIVER, EV_CLIENT, EV_FAULT, EV_RESTART, EV_RESUME, EV_HEAL, EV_POOL };
+enum { EV_TICK, EV_DELIVER, EV_CLIENT, EV_FAULT, EV_RESTART, EV_RESUME, EV_HEAL, EV_POOL,
+       EV_RELEASE, EV_LOOKUP, EV_REDIS };
 
 enum { F_CRASH, F_DISK, F_PAUSE, F_PARTITION, F_ONEWAY, F_CLOCK, F_DROP, F_DUP, F_DELAY,
-       F_TRIM, F_WEATHER, F_POOL, F_KINDS };
+       F_TRIM, F_WEATHER, F_POOL, F_REDIS_PAUSE, F_REDIS_RESTART, F_REDIS_CUT, F_KINDS };
 const char *const sim_fault_names[16] = {"crash",   "disk-loss", "pause", "partition",
                                          "one-way", "clock",     "drop",  "dup",
-                                         "delay",   "trim",      "weather", "pool-hang"};
+                                         "delay",   "trim",      "weather", "pool-hang",
+                                         "redis-pause", "redis-restart", "redis-cut"};
 
 #define TICK_MS 10
 #define TRACE 48
+#define LIFE_MS 300 /* a cached lookup's life (cache_lease_ms) */
+#define FRONT_ENDS 2
+#define LOOKUPS 8 /* lookups in flight at most */
 
 typedef struct snap_payload {
     sim_book books[SIM_BOOKS];
@@ -43,7 +52,18 @@ typedef struct node {
     sim_disk disk;
     int up, paused, isolated, pool_hung; /* pool_hung: clients cannot reach it */
     int64_t clock_off, retention, last_snapreq;
+    fcgi_cache *cache; /* the catalog's Redis client */
+    int redis_cut;     /* it cannot reach Redis */
+    int releasing;     /* a release (DEL) is under way */
 } sim_node;
+
+/* A front end's lookup through the cache: get, then (miss or bypass) a
+ * replica's read, then (with a lease) the fill. */
+typedef struct lookup {
+    int active, fe, book, served;
+    fcgi_cache_ticket ticket;
+    sim_book got;
+} lookup;
 
 typedef struct pending_write {
     uint64_t uid;
@@ -76,6 +96,12 @@ typedef struct world {
     size_t npend, pend_cap;
     trace_rec trace[TRACE];
     uint64_t ntrace;
+    sim_redis *redis;
+    fcgi_cache *fe[FRONT_ENDS];
+    int64_t fe_off[FRONT_ENDS];
+    int fe_cut;    /* always 0: front ends reach Redis unless it is paused or down */
+    int redis_off; /* 0, or the fault that has Redis: 9 paused, 10 down */
+    lookup lk[LOOKUPS];
 } world;
 
 /* ---- PRNG (splitmix64) ---- */
@@ -98,7 +124,12 @@ int sim_chance(sim_rng *r, int per_mille)
     return (int)(sim_rand(r) % 1000) < per_mille;
 }
 
-static void *xrealloc(void *p, size_t size)
+void *sim_xcalloc(size_t size)
+{
+    return memset(sim_xrealloc(NULL, size), 0, size);
+}
+
+void *sim_xrealloc(void *p, size_t size)
 {
     void *q = realloc(p, size);
     if (!q) {
@@ -119,8 +150,8 @@ static void trace(world *w, int type, int node, const rc_msg *m, int64_t a, int6
 
 static void trace_dump(const world *w)
 {
-    static const char *const ev[] = {"tick",   "deliver", "client", "fault",
-                                     "restart", "resume", "heal",   "pool"};
+    static const char *const ev[] = {"tick",    "deliver", "client", "fault",  "restart", "resume",
+                                     "heal",    "pool",    "release", "lookup", "redis"};
     static const char *const kinds[] = {"-",        "append", "append-reply", "vote",
                                         "vote-reply", "snap-req", "snap", "prevote",
                                         "prevote-reply"};
@@ -157,7 +188,7 @@ static void push(world *w, event e)
 {
     if (w->hlen == w->hcap) {
         w->hcap = w->hcap ? w->hcap * 2 : 256;
-        w->heap = xrealloc(w->heap, w->hcap * sizeof *w->heap);
+        w->heap = sim_xrealloc(w->heap, w->hcap * sizeof *w->heap);
     }
     e.seq = w->seq++;
     size_t i = w->hlen++;
@@ -227,7 +258,7 @@ static void disk_reserve(sim_disk *d, int64_t pos)
     int64_t cap = d->cap ? d->cap : 256;
     while (cap <= pos)
         cap *= 2;
-    d->log = xrealloc(d->log, (size_t)cap * sizeof *d->log);
+    d->log = sim_xrealloc(d->log, (size_t)cap * sizeof *d->log);
     d->cap = cap;
 }
 
@@ -291,7 +322,7 @@ static void send(world *w, const rc_msg *m, sim_entry *entries, snap_payload *sn
     if (w->dup_pm && sim_chance(&w->rng, w->dup_pm) && !snap) {
         event d = e;
         if (entries) {
-            d.entries = xrealloc(NULL, (size_t)m->n * sizeof *entries + 1);
+            d.entries = sim_xrealloc(NULL, (size_t)m->n * sizeof *entries + 1);
             memcpy(d.entries, entries, (size_t)m->n * sizeof *entries);
         }
         d.at = w->now + sim_range(&w->rng, 1, 600);
@@ -311,7 +342,7 @@ static void send_append(world *w, int li, int to)
     rc_leader_build(&x->rc, &lv, to, local_ms(w, x), &m);
     sim_entry *entries = NULL;
     if (m.n > 0) {
-        entries = xrealloc(NULL, (size_t)m.n * sizeof *entries);
+        entries = sim_xrealloc(NULL, (size_t)m.n * sizeof *entries);
         memcpy(entries, &x->disk.log[m.prev_pos + 1], (size_t)m.n * sizeof *entries);
     }
     send(w, &m, entries, NULL);
@@ -337,6 +368,15 @@ static void leader_advance(world *w, int li)
     if (x->rc.commit > commit)
         sim_check_commit(w->chk, li, x->rc.hard.epoch, &x->disk, x->rc.commit);
     sim_check_safe(w->chk, li, &x->disk, x->rc.safe);
+    /* Release (the catalog's DEL of what the held entries change), as an
+     * event a little later: the DEL is a round trip to Redis. */
+    if (x->rc.held > x->rc.released && !x->releasing) {
+        x->releasing = 1;
+        event e = {.at = w->now + sim_range(&w->rng, 0, 5), .type = EV_RELEASE, .node = li};
+        e.msg.epoch = x->rc.hard.epoch;
+        e.msg.head = x->rc.held; /* read before the DEL, as the driver does */
+        push(w, e);
+    }
     for (size_t k = 0; k < w->npend;) {
         pending_write *pw = &w->pend[k];
         sim_node *l = &w->nd[pw->leader];
@@ -365,7 +405,7 @@ static void propose(world *w, int li, int kind, int book, int64_t arg, int clien
     if (client) {
         if (w->npend == w->pend_cap) {
             w->pend_cap = w->pend_cap ? w->pend_cap * 2 : 64;
-            w->pend = xrealloc(w->pend, w->pend_cap * sizeof *w->pend);
+            w->pend = sim_xrealloc(w->pend, w->pend_cap * sizeof *w->pend);
         }
         w->pend[w->npend++] = (pending_write){e.uid, pos, e.epoch, li, book, kind != OP_NOOP};
     }
@@ -474,11 +514,11 @@ static void deliver(world *w, event *e)
     }
     case RC_SNAP_REQ:
         if (rc_snap_may_serve(&x->rc, m)) {
-            snap_payload *s = xrealloc(NULL, sizeof *s);
+            snap_payload *s = sim_xrealloc(NULL, sizeof *s);
             memcpy(s->books, x->disk.books, sizeof s->books);
             s->last = x->disk.last;
             s->last_epoch = lv.last_epoch;
-            s->log = xrealloc(NULL, (size_t)(s->last + 1) * sizeof *s->log);
+            s->log = sim_xrealloc(NULL, (size_t)(s->last + 1) * sizeof *s->log);
             if (s->last > 0)
                 memcpy(&s->log[1], &x->disk.log[1], (size_t)s->last * sizeof *s->log);
             rc_msg sm = {.kind = RC_SNAP, .from = i, .to = m->from, .epoch = x->rc.hard.epoch};
@@ -551,33 +591,139 @@ static int reachable(const world *w, int a, int b)
     return a == b || (y->up && !y->paused && !w->cut[a][b] && !w->cut[b][a]);
 }
 
+/* A read of `book` at replica i, as the services answer it; 1 with the
+ * book in *out when served (and checked), 0 when refused. */
+static int replica_read(world *w, int i, int book, sim_book *out)
+{
+    sim_node *x = &w->nd[i];
+    if (!x->up || x->paused || x->pool_hung)
+        return 0;
+    const sim_book *b = &x->disk.books[book];
+    int64_t now = local_ms(w, x);
+    int li = (int)x->rc.hard.leader;
+    /* A follower that does not know the change is safe asks the leader
+     * (as the services' reads do), if it can reach it. */
+    if (!rc_may_read(&x->rc, b->version, now) && rc_may_read(&x->rc, 0, now) && li > 0 &&
+        li != i && reachable(w, i, li) && w->nd[li].rc.role == RC_LEADER) {
+        rc_follower_learn_safe(&x->rc, w->nd[li].rc.hard.epoch, w->nd[li].rc.safe);
+        sim_check_safe(w->chk, i, &x->disk, x->rc.safe);
+    }
+    if (!rc_may_read(&x->rc, b->version, now)) {
+        w->st->refused_reads++;
+        if (rc_may_read(&x->rc, 0, local_ms(w, x)))
+            w->st->refused_unsafe++;
+        return 0;
+    }
+    w->st->reads++;
+    trace(w, EV_CLIENT, i, NULL, -1, book, b->version);
+    sim_check_read(w->chk, i, book, b);
+    *out = *b;
+    return 1;
+}
+
+/* ---- the front ends' lookups through the cache ---- */
+
+static void start_lookup(world *w, int book)
+{
+    int k = 0;
+    while (k < LOOKUPS && w->lk[k].active)
+        k++;
+    if (k == LOOKUPS)
+        return;
+    lookup *l = &w->lk[k];
+    *l = (lookup){.active = 1, .fe = (int)sim_range(&w->rng, 0, FRONT_ENDS - 1), .book = book};
+    char key[32], *val = NULL;
+    size_t len = 0;
+    fcgi_cache_book_key(book, key, sizeof key);
+    if (fcgi_cache_get(w->fe[l->fe], key, &val, &len, &l->ticket) != FCGI_CACHE_HIT) {
+        schedule(w, EV_LOOKUP, k, sim_range(&w->rng, 0, 20));
+        return;
+    }
+    sim_book b;
+    if (sim_book_decode(val, &b) != 0)
+        sim_violation(w->chk, "cache: a hit on book %d holds %s", book, val);
+    else {
+        w->st->cache_hits++;
+        trace(w, EV_LOOKUP, 0, NULL, -1, book, b.version);
+        sim_check_read(w->chk, 0, book, &b); /* replica 0: the cache */
+    }
+    free(val);
+    l->active = 0;
+}
+
+/* The lookup's next step: the catalog read after a miss, then the fill. */
+static void on_lookup(world *w, int k)
+{
+    lookup *l = &w->lk[k];
+    if (!l->served) {
+        int i = (int)sim_range(&w->rng, 1, w->n);
+        l->served = replica_read(w, i, l->book, &l->got);
+        if (l->served && l->ticket.lease[0])
+            schedule(w, EV_LOOKUP, k, sim_range(&w->rng, 0, 40));
+        else
+            l->active = 0;
+        return;
+    }
+    char key[32], val[128];
+    fcgi_cache_book_key(l->book, key, sizeof key);
+    sim_book_encode(&l->got, val, sizeof val);
+    int rc = fcgi_cache_fill(w->fe[l->fe], key, &l->ticket, val, strlen(val));
+    trace(w, EV_LOOKUP, 0, NULL, rc, l->book, l->got.version);
+    l->active = 0;
+}
+
+/* The catalog leader's release: DEL the books the held entries change,
+ * then tell the core; when the DEL fails the core waits it out. */
+static void on_release(world *w, int li, const event *e)
+{
+    sim_node *x = &w->nd[li];
+    x->releasing = 0;
+    if (!x->up || x->rc.role != RC_LEADER || x->rc.hard.epoch != e->msg.epoch)
+        return;
+    if (x->paused) { /* the DEL waits with the process */
+        event again = *e;
+        again.at = w->now + TICK_MS;
+        x->releasing = 1;
+        push(w, again);
+        return;
+    }
+    int64_t upto = e->msg.head;
+    int want[SIM_BOOKS] = {0}, n = 0;
+    for (int64_t p = x->rc.released + 1; p <= upto; p++) {
+        if (p <= x->disk.base || p > x->disk.last)
+            return; /* not expected (trimming stops at safe): left to the wait */
+        if (x->disk.log[p].kind != OP_NOOP)
+            want[x->disk.log[p].book] = 1;
+    }
+    char keys[SIM_BOOKS][32];
+    const char *list[SIM_BOOKS];
+    for (int b = 0; b < SIM_BOOKS; b++)
+        if (want[b]) {
+            fcgi_cache_book_key(b, keys[n], sizeof keys[n]);
+            list[n] = keys[n];
+            n++;
+        }
+    int ok = fcgi_cache_invalidate(x->cache, list, n) == 0;
+    trace(w, EV_RELEASE, li, NULL, upto, ok, n);
+    if (ok || RC_MUTANT_IS(15)) /* wrong: a failed DEL counts as done (the driver's rule) */
+        rc_leader_release(&x->rc, upto);
+    leader_advance(w, li);
+}
+
 static void client(world *w)
 {
     int i = (int)sim_range(&w->rng, 1, w->n), book = (int)sim_range(&w->rng, 0, SIM_BOOKS - 1);
     sim_node *x = &w->nd[i];
     int op = (int)sim_range(&w->rng, 0, 99);
+    if (op < 25) {
+        start_lookup(w, book);
+        return;
+    }
     if (!x->up || x->paused || x->pool_hung)
         return;
     if (op < 45) {
-        const sim_book *b = &x->disk.books[book];
-        int64_t now = local_ms(w, x);
-        int li = (int)x->rc.hard.leader;
-        /* A follower that does not know the change is safe asks the leader
-         * (as the services' reads do), if it can reach it. */
-        if (!rc_may_read(&x->rc, b->version, now) && rc_may_read(&x->rc, 0, now) && li > 0 &&
-            li != i && reachable(w, i, li) && w->nd[li].rc.role == RC_LEADER) {
-            rc_follower_learn_safe(&x->rc, w->nd[li].rc.hard.epoch, w->nd[li].rc.safe);
-            sim_check_safe(w->chk, i, &x->disk, x->rc.safe);
-        }
-        if (rc_may_read(&x->rc, b->version, now)) {
-            w->st->reads++;
-            trace(w, EV_CLIENT, i, NULL, -1, book, b->version);
-            sim_check_read(w->chk, i, book, b);
-        } else {
-            w->st->refused_reads++;
-            if (rc_may_read(&x->rc, 0, local_ms(w, x)))
-                w->st->refused_unsafe++;
-        }
+        sim_book b;
+        replica_read(w, i, book, &b);
         return;
     }
     int li = rc_forward_to(&x->rc);
@@ -607,7 +753,7 @@ static int pick_healthy(world *w)
 
 static void fault(world *w)
 {
-    int kind = (int)sim_range(&w->rng, 0, 8), i = 0;
+    int kind = (int)sim_range(&w->rng, 0, 11), i = 0;
     int64_t span = sim_range(&w->rng, 50, 3000);
     switch (kind) {
     case 0: /* crash (kill -9) */
@@ -657,18 +803,35 @@ static void fault(world *w)
         w->nd[i].rc.cannot_lead = 1;
         schedule(w, EV_POOL, i, span);
         break;
+    case 9: /* Redis SIGSTOPped */
+    case 10: /* Redis killed, started again empty */
+        if (w->redis_off)
+            return;
+        w->redis_off = kind;
+        if (kind == 9)
+            sim_redis_pause(w->redis, 1);
+        else
+            sim_redis_down(w->redis, 1);
+        schedule(w, EV_REDIS, 0, span);
+        break;
+    case 11: /* one catalog replica cut from Redis (the front ends still reach it) */
+        i = (int)sim_range(&w->rng, 1, w->n);
+        w->nd[i].redis_cut = 1;
+        schedule(w, EV_REDIS, i, span);
+        break;
     default: /* log retention: short ones force snapshots */
         i = (int)sim_range(&w->rng, 1, w->n);
         w->nd[i].retention = sim_range(&w->rng, 2, 300);
         break;
     }
-    static const int counted[] = {F_CRASH, F_DISK, F_PAUSE, F_PARTITION, F_ONEWAY, F_CLOCK,
-                                  F_WEATHER, F_POOL, F_TRIM};
+    static const int counted[] = {F_CRASH,   F_DISK,    F_PAUSE, F_PARTITION,   F_ONEWAY,
+                                  F_CLOCK,   F_WEATHER, F_POOL,  F_TRIM,        F_REDIS_PAUSE,
+                                  F_REDIS_RESTART, F_REDIS_CUT};
     if (kind != 8) {
         w->st->by_kind[counted[kind]]++;
         w->st->faults++;
     }
-    trace(w, EV_FAULT, kind < 5 || kind == 7 ? i : 0, NULL, kind, span, 0);
+    trace(w, EV_FAULT, i, NULL, kind, span, 0);
 }
 
 static void heal_node(world *w, int i)
@@ -692,9 +855,26 @@ static void restart(world *w, int i)
 
 /* ---- the run ---- */
 
+/* Redis back: resumed, or started again (empty); or replica i reaches it. */
+static void redis_back(world *w, int i)
+{
+    if (i > 0) {
+        w->nd[i].redis_cut = 0;
+        return;
+    }
+    if (w->redis_off == 9)
+        sim_redis_pause(w->redis, 0);
+    else if (w->redis_off == 10)
+        sim_redis_down(w->redis, 0);
+    w->redis_off = 0;
+}
+
 static void heal_all(world *w)
 {
     w->healing = 1;
+    redis_back(w, 0);
+    for (int i = 1; i <= w->n; i++)
+        redis_back(w, i);
     w->drop_pm = w->dup_pm = w->slow_pm = 0;
     for (int i = 1; i <= w->n; i++) {
         heal_node(w, i);
@@ -770,17 +950,22 @@ static void step(world *w)
         x->pool_hung = 0;
         x->rc.cannot_lead = 0;
         break;
+    case EV_RELEASE:
+        on_release(w, e.node, &e);
+        break;
+    case EV_LOOKUP:
+        on_lookup(w, e.node);
+        break;
+    case EV_REDIS:
+        redis_back(w, e.node);
+        break;
     }
     free_event(&e);
 }
 
 int sim_run(const sim_params *p, sim_stats *st)
 {
-    world *w = calloc(1, sizeof *w);
-    if (!w) {
-        fprintf(stderr, "sim: out of memory\n");
-        exit(2);
-    }
+    world *w = sim_xcalloc(sizeof *w);
     w->p = p;
     w->st = st;
     w->rng.s = p->seed;
@@ -789,11 +974,19 @@ int sim_run(const sim_params *p, sim_stats *st)
     w->chk = sim_check_new(p->n);
     w->cfg = (rc_config){.n = p->n, .heartbeat_ms = 150, .lease_ms = 1000, .election_ms = 1500,
                          .drift_ms = 100, .batch = 64};
+    w->cfg.release_ms = LIFE_MS + w->cfg.drift_ms;
     int before = st->violations;
+    int guard = !RC_MUTANT_IS(14); /* wrong: fills without the lease check */
+    w->redis = sim_redis_new(&w->rng, &w->now);
+    for (int k = 0; k < FRONT_ENDS; k++) {
+        w->fe_off[k] = sim_range(&w->rng, -w->cfg.drift_ms / 2, w->cfg.drift_ms / 2);
+        w->fe[k] = sim_redis_client(w->redis, &w->fe_off[k], &w->fe_cut, LIFE_MS, guard);
+    }
     for (int i = 1; i <= w->n; i++) {
         sim_node *x = &w->nd[i];
         sim_books_init(x->disk.books);
         x->up = 1;
+        x->cache = sim_redis_client(w->redis, &x->clock_off, &x->redis_cut, LIFE_MS, guard);
         x->retention = sim_range(&w->rng, 2, 300);
         rc_hard h = {.epoch = 1, .leader = 1};
         rc_log lv = view(x);
@@ -837,8 +1030,13 @@ int sim_run(const sim_params *p, sim_stats *st)
     }
     free(w->heap);
     free(w->pend);
-    for (int i = 1; i <= w->n; i++)
+    for (int i = 1; i <= w->n; i++) {
         free(w->nd[i].disk.log);
+        fcgi_cache_free(w->nd[i].cache);
+    }
+    for (int k = 0; k < FRONT_ENDS; k++)
+        fcgi_cache_free(w->fe[k]);
+    sim_redis_free(w->redis);
     sim_check_free(w->chk);
     free(w);
     return v;
