@@ -90,6 +90,7 @@ start_pool() {
     fi
     cmd=("$BIN/$prog" -c "$CONF")
     [[ "$replica" == - ]] || cmd+=(-r "$replica")
+    [[ "$name" != *.peer ]] || cmd+=(-p peer)
     rc=0
     spawn-fcgi "${opts[@]}" -- "${cmd[@]}" </dev/null >"$out" 2>&1 || rc=$?
     # spawn-fcgi 1.6.4 prints "child spawned successfully: PID: N" for every child and

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -613,7 +614,20 @@ int fcgi_app_run(const fcgi_app_opts *opts, const fcgi_route *routes, size_t nro
 
     static fcgi_request req; /* large (captures): keep it off the stack */
     int failures = 0;
+    double next_idle = fcgi_now_ms();
     while (!g_stop) {
+        if (opts != NULL && opts->idle != NULL) {
+            double now = fcgi_now_ms();
+            if (now >= next_idle) {
+                opts->idle(opts->idle_ctx);
+                next_idle = fcgi_now_ms() + opts->idle_ms;
+            }
+            /* Wait for a connection only until the next idle work is due. */
+            struct pollfd pfd = {.fd = 0, .events = POLLIN};
+            int wait = (int)(next_idle - fcgi_now_ms()) + 1;
+            if (poll(&pfd, 1, wait > 0 ? wait : 0) <= 0)
+                continue; /* due, or a signal: look at g_stop again */
+        }
         int rc = FCGX_Accept_r(&im->fcgx);
         if (rc < 0) {
             if (g_stop)

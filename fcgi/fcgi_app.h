@@ -74,6 +74,12 @@ typedef struct fcgi_app_opts {
     const char *metrics_name; /* "catalog-1", "frontend" */
     const char *secret;       /* when set, every request but GET /health must carry it in
                                * the X-Bazar-Secret header, else 403 */
+    /* Work between requests (the order primary's sweep): when set, called
+     * with idle_ctx at most every idle_ms, after an answer has been sent or
+     * when no request came for idle_ms, never while a request waits on it. */
+    void (*idle)(void *idle_ctx);
+    void *idle_ctx;
+    int idle_ms;
 } fcgi_app_opts;
 
 /* Accepts requests on FastCGI fd 0 (spawn-fcgi) until SIGTERM/SIGINT, routes

@@ -25,8 +25,12 @@ int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *progra
             conf = argv[++i];
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
             rep = argv[++i];
+        else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc &&
+                 (strcmp(argv[i + 1], "peer") == 0 || strcmp(argv[i + 1], "client") == 0))
+            s->peer_pool = strcmp(argv[++i], "peer") == 0;
         else {
-            snprintf(err, errlen, "usage: %s -c CONFIG%s", program, want_replica ? " -r N" : "");
+            snprintf(err, errlen, "usage: %s -c CONFIG%s", program,
+                     want_replica ? " -r N [-p client|peer]" : "");
             return -1;
         }
     }
@@ -124,7 +128,8 @@ int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *
                           /* Replicas serve only internal calls: each must carry the
                            * cluster secret (GET /health excepted). The front end
                            * serves the public API. */
-                          .secret = s->replica ? s->cfg.cluster_secret : NULL};
+                          .secret = s->replica ? s->cfg.cluster_secret : NULL,
+                          .idle = s->idle, .idle_ctx = s->idle_ctx, .idle_ms = s->idle_ms};
     LOG_INFO("%s%s%.0d started (pid %d)", s->program, s->replica ? " replica " : "", s->replica,
              (int)getpid());
     return fcgi_app_run(&opts, routes, n, ctx);

@@ -17,9 +17,15 @@ typedef struct fcgi_service {
     sqlite3 *db;         /* NULL for the front end */
     fcgi_http *http;
     repl_t *repl;        /* NULL for the front end */
+    int peer_pool;       /* started with -p peer: this process serves only peers */
+    /* Work between requests (fcgi_app_opts.idle), set before running. */
+    void (*idle)(void *ctx);
+    void *idle_ctx;
+    int idle_ms;
 } fcgi_service;
 
-/* Parses `-c CONFIG [-r N]` (-r required when want_replica), loads the
+/* Parses `-c CONFIG [-r N] [-p client|peer]` (-r required when
+ * want_replica; -p names the pool the process serves), loads the
  * config, opens $var_dir/log/<program>[-N].log and, when want_replica, the
  * database $var_dir/data/<program>-N.db with `schema`. Returns 0, or -1 with
  * the reason in err (the caller prints it and exits 2). */

@@ -16,7 +16,7 @@
 #include "fcgi_log.h"
 
 static sqlite3 *db;
-static sqlite3_stmt *st_by_id, *st_by_key, *st_next, *st_insert, *st_swept, *st_sweep_set,
+static _Thread_local sqlite3_stmt *st_by_id, *st_by_key, *st_next, *st_insert, *st_swept, *st_sweep_set,
     *st_hash;
 
 #define ORDER_COLS "order_id, book_id, key, title, price_cents, created_at"
@@ -135,12 +135,12 @@ json_object *order_json(const order_row *o)
     return j;
 }
 
-static int apply_order(json_object *op, int64_t id, char *err, size_t errlen)
+static int apply_order(sqlite3 *handle, json_object *op, int64_t id, char *err, size_t errlen)
 {
     const char *key = fcgi_json_str(op, "key"), *at = fcgi_json_str(op, "created_at"),
                *title = fcgi_json_str(op, "title");
     int64_t book = fcgi_json_int(op, "book_id", -1), cents = fcgi_json_int(op, "cents", -1);
-    sqlite3_stmt *st = fcgi_db_stmt(db, &st_insert,
+    sqlite3_stmt *st = fcgi_db_stmt(handle, &st_insert,
                                     "INSERT INTO orders (" ORDER_COLS ") VALUES (?, ?, ?, ?, ?, ?)");
     if (id < 1 || book < 0 || cents < 0 || !key || !at || !title) {
         snprintf(err, errlen, "order entry without order_id, book_id, key, title, cents or created_at");
@@ -151,20 +151,20 @@ static int apply_order(json_object *op, int64_t id, char *err, size_t errlen)
         sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_text(st, 4, title, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_int64(st, 5, cents) != SQLITE_OK ||
-        sqlite3_bind_text(st, 6, at, -1, SQLITE_STATIC) != SQLITE_OK || fcgi_db_step_one(db, st) != 0) {
-        snprintf(err, errlen, "order %" PRId64 " failed: %s", id, sqlite3_errmsg(db));
+        sqlite3_bind_text(st, 6, at, -1, SQLITE_STATIC) != SQLITE_OK || fcgi_db_step_one(handle, st) != 0) {
+        snprintf(err, errlen, "order %" PRId64 " failed: %s", id, sqlite3_errmsg(handle));
         return -1;
     }
     return 0;
 }
 
-static int apply_swept(int64_t pos, char *err, size_t errlen)
+static int apply_swept(sqlite3 *handle, int64_t pos, char *err, size_t errlen)
 {
     sqlite3_stmt *st = fcgi_db_stmt(
-        db, &st_sweep_set, "UPDATE sweep SET catalog_pos = MAX(catalog_pos, ?) WHERE id = 1");
+        handle, &st_sweep_set, "UPDATE sweep SET catalog_pos = MAX(catalog_pos, ?) WHERE id = 1");
     if (pos < 0 || !st || sqlite3_bind_int64(st, 1, pos) != SQLITE_OK ||
-        fcgi_db_step_one(db, st) != 0) {
-        snprintf(err, errlen, "swept entry without a valid catalog_pos: %s", sqlite3_errmsg(db));
+        fcgi_db_step_one(handle, st) != 0) {
+        snprintf(err, errlen, "swept entry without a valid catalog_pos: %s", sqlite3_errmsg(handle));
         return -1;
     }
     return 0;
@@ -173,25 +173,37 @@ static int apply_swept(int64_t pos, char *err, size_t errlen)
 int order_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char *err, size_t errlen)
 {
     (void)ctx;
-    (void)handle;
     (void)pos;
     const char *kind = fcgi_json_str(op, "op");
     if (kind && strcmp(kind, "order") == 0)
-        return apply_order(op, fcgi_json_int(op, "order_id", -1), err, errlen);
+        return apply_order(handle, op, fcgi_json_int(op, "order_id", -1), err, errlen);
     if (kind && strcmp(kind, "swept") == 0)
-        return apply_swept(fcgi_json_int(op, "catalog_pos", -1), err, errlen);
+        return apply_swept(handle, fcgi_json_int(op, "catalog_pos", -1), err, errlen);
     snprintf(err, errlen, "unknown op '%s'", kind ? kind : "(none)");
     return -1;
+}
+
+/* The sweep position read on `handle` (snapshots may run on the ticker
+ * thread's own connection), or -1. */
+static int64_t swept_on(sqlite3 *handle)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(handle, "SELECT catalog_pos FROM sweep WHERE id = 1", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
 }
 
 int order_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
 {
     (void)ctx;
-    (void)handle;
     fcgi_hash h;
     fcgi_hash_init(&h);
-    int64_t swept = order_db_swept();
-    sqlite3_stmt *st = fcgi_db_stmt(db, &st_hash, "SELECT " ORDER_COLS " FROM orders ORDER BY order_id");
+    int64_t swept = swept_on(handle);
+    sqlite3_stmt *st = fcgi_db_stmt(handle, &st_hash, "SELECT " ORDER_COLS " FROM orders ORDER BY order_id");
     if (swept < 0 || !st)
         return -1;
     fcgi_hash_i64(&h, swept);
@@ -209,20 +221,6 @@ int order_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
         return -1;
     fcgi_hash_hex(&h, out, outlen);
     return 0;
-}
-
-/* The sweep position read on `handle` (snapshots may run on the ticker
- * thread's own connection), or -1. */
-static int64_t swept_on(sqlite3 *handle)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(handle, "SELECT catalog_pos FROM sweep WHERE id = 1", -1, &st, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 json_object *order_dump(void *ctx, sqlite3 *handle)

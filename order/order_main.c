@@ -5,6 +5,7 @@
 #include "fcgi_service.h"
 #include "order_db.h"
 #include "order_routes.h"
+#include "order_sweep.h"
 
 int main(int argc, char **argv)
 {
@@ -30,6 +31,10 @@ int main(int argc, char **argv)
         return 2;
     }
     order_routes_init(svc.repl, &svc.cfg, svc.http);
+    if (!svc.peer_pool) { /* the peer pool never waits on anyone: no sweep there */
+        svc.idle = order_sweep_idle;
+        svc.idle_ms = 1000;
+    }
     int rc = fcgi_service_run(&svc, order_routes, order_nroutes, NULL);
     fcgi_service_close(&svc);
     return rc == 0 ? 0 : 1;

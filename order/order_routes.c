@@ -65,7 +65,6 @@ static int h_purchase(fcgi_request *req)
     if (!key || !fcgi_key_valid(key))
         return fcgi_resp_error(req, 400,
                                "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9._:-]");
-    order_sweep(req->request_id);
 
     double catalog_ms = 0;
     char why[256] = "";

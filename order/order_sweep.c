@@ -102,6 +102,12 @@ static int64_t settle(json_object *rows, int64_t done, int *recorded)
     return done;
 }
 
+void order_sweep_idle(void *unused)
+{
+    (void)unused;
+    order_sweep("sweep");
+}
+
 void order_sweep(const char *rid)
 {
     static double next_ms;

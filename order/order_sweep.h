@@ -10,4 +10,9 @@
  * (the next pass starts where this one stopped). `rid`: X-Request-Id. */
 void order_sweep(const char *rid);
 
+/* fcgi_app_opts.idle for the client pool's processes: a sweep between
+ * requests, so orphaned copies get their orders whether or not purchases
+ * arrive, and no purchase waits for a sweep. */
+void order_sweep_idle(void *unused);
+
 #endif

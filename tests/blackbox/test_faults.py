@@ -539,6 +539,37 @@ def test_copy_taken_before_a_crash_gets_its_order_without_a_retry(make_cluster):
     assert c.book(book)["quantity"] == before
 
 
+def test_copy_taken_before_a_crash_gets_its_order_with_no_purchase_arriving(make_cluster):
+    """The sweep runs between requests, not inside purchases: after the order
+    primary is killed in the crash window, the new primary records the
+    orphaned copy's order while nobody buys anything (the test only reads)."""
+    c = make_cluster(conf_extra={"test_record_delay_ms": 1500})
+    book, S = 3, 100
+    set_stock(c, book, S)
+    ledger = Ledger(book)
+    for k in range(2):
+        key = ledger.new_key("before")
+        r = ledger.record(key, buy(c, book, key))
+        assert r.status == 200, describe(r)
+    key = ledger.new_key("orphan")
+    kill_order_primary_in_crash_window(c, ledger, key, S - 3)
+    want = len(ledger.acked()) + 1  # order ids are dense: the orphan's order gets this one
+    deadline, r = time.monotonic() + 40, None
+    while time.monotonic() < deadline:
+        r = c.pub("GET", "/bazar/orders/%d" % want)
+        if r.status == 200:
+            break
+        time.sleep(0.5)
+    assert r is not None and r.status == 200, "no order for the orphaned copy within 40 s: %s" % describe(r)
+    assert r.body["book_id"] == book, describe(r)
+    assert c.book(book)["quantity"] == S - want, "stock and orders disagree"
+    restart(c)
+    wait_converged(c)
+    r = buy(c, book, key)  # the late retry finds the order the sweep recorded
+    assert r.status == 200 and r.body["order_id"] == want, describe(r)
+    assert c.book(book)["quantity"] == S - want
+
+
 OLD_ORDERS = """CREATE TABLE orders (
     order_id INTEGER PRIMARY KEY, book_id INTEGER NOT NULL, key TEXT NOT NULL UNIQUE,
     status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
