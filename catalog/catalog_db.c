@@ -21,7 +21,7 @@
 #include "fcgi_log.h"
 
 static sqlite3 *db;
-static sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
+static _Thread_local sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
     *st_restock, *st_price, *st_add, *st_hash_books, *st_hash_purchases, *st_key_get, *st_key_put,
     *st_hash_keys, *st_purchases_after;
 
@@ -84,12 +84,12 @@ int catalog_db_write_key(const char *key, int64_t *book_id)
 }
 
 /* Records the key of an admin write (when it has one). */
-static int record_key(json_object *op, int64_t id, int64_t pos)
+static int record_key(sqlite3 *handle, json_object *op, int64_t id, int64_t pos)
 {
     json_object *k;
     if (!json_object_object_get_ex(op, "key", &k))
         return 0;
-    sqlite3_stmt *st = fcgi_db_stmt(db, &st_key_put,
+    sqlite3_stmt *st = fcgi_db_stmt(handle, &st_key_put,
                                     "INSERT INTO write_keys (key, book_id, pos) VALUES (?, ?, ?)");
     if (!st || !json_object_is_type(k, json_type_string) ||
         sqlite3_bind_text(st, 1, json_object_get_string(k), -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -178,11 +178,11 @@ json_object *catalog_db_all_json(void)
 }
 
 /* Inserts one book; used by the seed and by the "add" entry. */
-static int insert_book(int64_t id, const char *title, const char *topic, int64_t cents,
+static int insert_book(sqlite3 *handle, int64_t id, const char *title, const char *topic, int64_t cents,
                        int64_t qty, int64_t version)
 {
     sqlite3_stmt *st = fcgi_db_stmt(
-        db, &st_add,
+        handle, &st_add,
         "INSERT INTO books (id, title, topic, price_cents, quantity, version) "
         "VALUES (?, ?, ?, ?, ?, ?)");
     if (!st || sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
@@ -269,7 +269,7 @@ int catalog_db_seed(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "%s:%d: expected id<TAB>title<TAB>topic<TAB>price<TAB>quantity",
                      path, lineno);
             rc = -1;
-        } else if (insert_book(id, field[1], field[2], cents, qty, 0) != 0) {
+        } else if (insert_book(db, id, field[1], field[2], cents, qty, 0) != 0) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, sqlite3_errmsg(db));
             rc = -1;
         }
@@ -289,7 +289,6 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
                   size_t errlen)
 {
     (void)ctx;
-    (void)handle;
     const char *kind = fcgi_json_str(op, "op");
     int64_t id = fcgi_json_int(op, "id", -1);
     sqlite3_stmt *st;
@@ -299,40 +298,40 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
     }
     if (strcmp(kind, "decrement") == 0) {
         const char *key = fcgi_json_str(op, "key");
-        st = fcgi_db_stmt(db, &st_dec,
+        st = fcgi_db_stmt(handle, &st_dec,
                           "UPDATE books SET quantity = quantity - 1, version = ? "
                           "WHERE id = ? AND quantity > 0");
         if (!key || !st || sqlite3_bind_int64(st, 1, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
+            sqlite3_bind_int64(st, 2, id) != SQLITE_OK || fcgi_db_step_one(handle, st) != 0)
             goto fail;
-        st = fcgi_db_stmt(db, &st_rec,
+        st = fcgi_db_stmt(handle, &st_rec,
                           "INSERT INTO purchases (key, book_id, title, price_cents, pos) "
                           "SELECT ?, id, title, price_cents, ? FROM books WHERE id = ?");
         if (!st || sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0)
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(handle, st) != 0)
             goto fail;
         return 0;
     }
     if (strcmp(kind, "restock") == 0) {
         int64_t count = fcgi_json_int(op, "count", -1);
-        st = fcgi_db_stmt(db, &st_restock,
+        st = fcgi_db_stmt(handle, &st_restock,
                           "UPDATE books SET quantity = quantity + ?, version = ? WHERE id = ?");
         if (count < 1 || !st || sqlite3_bind_int64(st, 1, count) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0 ||
-            record_key(op, id, pos) != 0)
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(handle, st) != 0 ||
+            record_key(handle, op, id, pos) != 0)
             goto fail;
         return 0;
     }
     if (strcmp(kind, "price") == 0) {
         int64_t cents = fcgi_json_int(op, "cents", -1);
-        st = fcgi_db_stmt(db, &st_price,
+        st = fcgi_db_stmt(handle, &st_price,
                           "UPDATE books SET price_cents = ?, version = ? WHERE id = ?");
         if (cents < 1 || !st || sqlite3_bind_int64(st, 1, cents) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, pos) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(db, st) != 0 ||
-            record_key(op, id, pos) != 0)
+            sqlite3_bind_int64(st, 3, id) != SQLITE_OK || fcgi_db_step_one(handle, st) != 0 ||
+            record_key(handle, op, id, pos) != 0)
             goto fail;
         return 0;
     }
@@ -340,25 +339,24 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
         const char *title = fcgi_json_str(op, "title"), *topic = fcgi_json_str(op, "topic");
         int64_t cents = fcgi_json_int(op, "cents", -1), qty = fcgi_json_int(op, "quantity", -1);
         if (!title || !topic || cents < 1 || qty < 0 ||
-            insert_book(id, title, topic, cents, qty, pos) != 0 || record_key(op, id, pos) != 0)
+            insert_book(handle, id, title, topic, cents, qty, pos) != 0 || record_key(handle, op, id, pos) != 0)
             goto fail;
         return 0;
     }
     snprintf(err, errlen, "unknown op '%s'", kind);
     return -1;
 fail:
-    snprintf(err, errlen, "%s of book %" PRId64 " failed: %s", kind, id, sqlite3_errmsg(db));
+    snprintf(err, errlen, "%s of book %" PRId64 " failed: %s", kind, id, sqlite3_errmsg(handle));
     return -1;
 }
 
 int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
 {
     (void)ctx;
-    (void)handle;
     fcgi_hash h;
     fcgi_hash_init(&h);
     sqlite3_stmt *st = fcgi_db_stmt(
-        db, &st_hash_books, "SELECT id, title, topic, price_cents, quantity FROM books ORDER BY id");
+        handle, &st_hash_books, "SELECT id, title, topic, price_cents, quantity FROM books ORDER BY id");
     if (!st)
         return -1;
     int rc;
@@ -372,7 +370,7 @@ int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return -1;
-    st = fcgi_db_stmt(db, &st_hash_purchases,
+    st = fcgi_db_stmt(handle, &st_hash_purchases,
                       "SELECT key, book_id, price_cents FROM purchases ORDER BY key");
     if (!st)
         return -1;
@@ -384,7 +382,7 @@ int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return -1;
-    st = fcgi_db_stmt(db, &st_hash_keys, "SELECT key, book_id FROM write_keys ORDER BY key");
+    st = fcgi_db_stmt(handle, &st_hash_keys, "SELECT key, book_id FROM write_keys ORDER BY key");
     if (!st)
         return -1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -26,7 +26,8 @@ int main(int argc, char **argv)
     if (cache) {
         machine.release = catalog_release;
         machine.release_ms = (int)fcgi_service_cache_life_ms(&svc.cfg) + svc.cfg.clock_drift_ms;
-        machine.ctx = cache;
+        machine.release_ctx = cache;
+        machine.release_open = catalog_release_open;
     }
     if (catalog_db_seed(svc.cfg.seed_file, err, sizeof err) != 0 ||
         fcgi_service_start_repl(&svc, &machine, err, sizeof err) != 0) {

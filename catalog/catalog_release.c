@@ -12,6 +12,11 @@
 
 #define KEY_LEN 40
 
+void *catalog_release_open(void *ctx)
+{
+    return fcgi_cache_clone(ctx);
+}
+
 int catalog_release(void *ctx, json_object *const *ops, int n)
 {
     fcgi_cache *cache = ctx;

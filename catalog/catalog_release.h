@@ -13,4 +13,8 @@
  * confirmed, else -1. */
 int catalog_release(void *ctx, json_object *const *ops, int n);
 
+/* repl_machine.release_open: a second cache client, with the same
+ * configuration, for the replication ticker's thread (NULL on failure). */
+void *catalog_release_open(void *ctx);
+
 #endif

@@ -65,6 +65,20 @@ fcgi_cache *fcgi_cache_open(const fcgi_cache_store *store, int64_t life_ms, int 
     return c;
 }
 
+fcgi_cache *fcgi_cache_clone(const fcgi_cache *c)
+{
+    if (!c->st.clone)
+        return NULL;
+    fcgi_cache_store st = c->st;
+    st.ctx = c->st.clone(c->st.ctx);
+    if (!st.ctx)
+        return NULL;
+    fcgi_cache *copy = fcgi_cache_open(&st, c->life_ms, c->guard);
+    if (!copy && st.close)
+        st.close(st.ctx);
+    return copy;
+}
+
 void fcgi_cache_free(fcgi_cache *c)
 {
     if (!c)

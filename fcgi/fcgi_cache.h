@@ -32,6 +32,8 @@ typedef struct fcgi_cache_store {
     int (*counters)(void *ctx, unsigned long long *hits, unsigned long long *misses);
     /* Optional: frees ctx. */
     void (*close)(void *ctx);
+    /* Optional: a new context with the same configuration, or NULL. */
+    void *(*clone)(void *ctx);
     void *ctx;
 } fcgi_cache_store;
 
@@ -57,6 +59,10 @@ typedef struct fcgi_cache_ticket {
  * failure. */
 fcgi_cache *fcgi_cache_open(const fcgi_cache_store *store, int64_t life_ms, int guard);
 void fcgi_cache_free(fcgi_cache *c);
+
+/* A second client of the same store (for another thread), or NULL when
+ * the store cannot be opened twice or memory is short. */
+fcgi_cache *fcgi_cache_clone(const fcgi_cache *c);
 
 /* Over Redis at `addr` ("unix:/path" or "host:port"), sending AUTH
  * `password` first when it is not empty. Nothing connects until first use;

@@ -218,6 +218,20 @@ static int st_counters(void *ctx, unsigned long long *hits, unsigned long long *
     return rc;
 }
 
+/* A second connection's store: the same address, password and timeout,
+ * not connected yet. */
+static void *st_clone(void *ctx)
+{
+    const redis_store *s = ctx;
+    redis_store *copy = calloc(1, sizeof *copy);
+    if (!copy)
+        return NULL;
+    *copy = *s;
+    copy->rc = NULL;
+    copy->retry_at = 0;
+    return copy;
+}
+
 static void st_close(void *ctx)
 {
     redis_store *s = ctx;
@@ -250,7 +264,7 @@ fcgi_cache *fcgi_cache_new(const char *addr, int timeout_ms, const char *passwor
     }
     fcgi_cache_store st = {.get = st_get, .add = st_add, .put = st_put, .swap = st_swap,
                            .del = st_del, .now_ms = st_now, .counters = st_counters,
-                           .close = st_close, .ctx = s};
+                           .close = st_close, .clone = st_clone, .ctx = s};
     fcgi_cache *c = fcgi_cache_open(&st, life_ms, guard);
     if (!c)
         free(s);

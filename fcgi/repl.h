@@ -39,7 +39,10 @@ typedef struct repl_machine {
      * lookups). Returns 0 when done, -1 when it could not: reads and the
      * writes' answers then wait until every outside copy read before has
      * expired (release_ms). See "Release" in fcgi/repl/rc.h. */
-    int (*release)(void *ctx, json_object *const *ops, int n);
+    int (*release)(void *release_ctx, json_object *const *ops, int n);
+    void *release_ctx; /* the request thread's */
+    /* A release context for another thread (the ticker's), or NULL. */
+    void *(*release_open)(void *release_ctx);
     int release_ms; /* with release: how long an outside copy lives, drift included */
     void *ctx;
 } repl_machine;

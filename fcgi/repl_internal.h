@@ -24,6 +24,7 @@ struct repl {
     repl_shared *sh;
     int behind; /* the last round left a peer still catching up */
     int64_t pool_ok_ms; /* ticker: when its own client pool last answered */
+    int64_t release_at_ms; /* ticker: not before this does it try a release again */
     sqlite3_stmt *st_meta_get, *st_meta_set, *st_log_insert, *st_log_range, *st_log_epoch,
         *st_log_view;
     char db_path[FCGI_CONFIG_STR + 64];
@@ -76,6 +77,11 @@ int repl_log_trim(repl_t *r, int64_t upto);
  * peer's lease running out), until wait_ms after the start. Returns 1 when
  * pos is safe (always for pos 0), else 0. */
 int repl_replicate(repl_t *r, int64_t pos, int all, int timeout_ms, int wait_ms);
+
+/* Release (fcgi/repl/rc.h): hands the held entries not yet released to
+ * the machine's release callback and, when it did its work, tells the core
+ * (the primary only; nothing to do without a callback). */
+void repl_release_held(repl_t *r);
 
 /* How long a read waits for its position to become safe: the longest a
  * write can wait for a silent peer's lease (two heartbeats of grants, the

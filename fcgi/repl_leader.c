@@ -222,7 +222,7 @@ static int64_t advance(repl_t *r, const rc_log *log)
  * released to the machine's release callback (the catalog's cache DELs)
  * and, when it did its work, tells the core. `held` is read first: work
  * done before an entry is held could be undone by a read of the old state. */
-static void release_held(repl_t *r)
+void repl_release_held(repl_t *r)
 {
     enum { MAX = 256 };
     rc_node *nd = repl_node_lock(r);
@@ -251,7 +251,7 @@ static void release_held(repl_t *r)
     /* Only a whole range is released; a gap (never expected: entries are
      * trimmed only below safe) is left to the core's release wait. */
     if ((rc == SQLITE_ROW || rc == SQLITE_DONE) && n == held - from + 1 &&
-        r->m.release(r->m.ctx, ops, n) == 0) {
+        r->m.release(r->m.release_ctx, ops, n) == 0) {
         rc_leader_release(repl_node_lock(r), held);
         repl_node_unlock(r);
     }
@@ -282,7 +282,7 @@ int repl_replicate(repl_t *r, int64_t pos, int all, int timeout_ms, int wait_ms)
     for (;;) {
         int64_t safe = advance(r, &log);
         if (safe >= 0 && safe < pos) {
-            release_held(r);
+            repl_release_held(r);
             safe = advance(r, &log);
         }
         if (safe < 0)

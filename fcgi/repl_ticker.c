@@ -324,6 +324,13 @@ static void tick(repl_t *r, int64_t *last_trim)
         lead(r);
     } else if (role == RC_LEADER) {
         repl_replicate(r, 0, 1, hb_timeout(r), 0);
+        /* Entries no write may come to release: the election's no-op, the
+         * entries inherited from the last primary. At most every 250 ms,
+         * so that a Redis that does not answer slows heartbeats little. */
+        if (now >= r->release_at_ms) {
+            r->release_at_ms = now + 250;
+            repl_release_held(r);
+        }
     } else if (need && now - r->sh->snap_asked_ms >= SNAPSHOT_EVERY_MS) {
         r->sh->snap_asked_ms = now;
         install_snapshot(r);
@@ -375,8 +382,12 @@ int repl_ticker_start(repl_t *r, char *err, size_t errlen)
 {
     tk = *r;
     /* The release callback's context (the catalog's Redis connection)
-     * belongs to the request thread: the ticker releases by time only. */
-    tk.m.release = NULL;
+     * belongs to the request thread: the ticker opens its own, or releases
+     * by time only. */
+    tk.m.release_ctx = r->m.release && r->m.release_open ? r->m.release_open(r->m.release_ctx)
+                                                         : NULL;
+    if (!tk.m.release_ctx)
+        tk.m.release = NULL;
     tk.st_meta_get = tk.st_meta_set = tk.st_log_insert = tk.st_log_range = tk.st_log_epoch =
         tk.st_log_view = NULL;
     tk.db = fcgi_db_open(r->db_path, r->cfg->sync_full, NULL, err, errlen);
