@@ -77,6 +77,12 @@ $(BIN)/bazar: $(call obj,$(CLI_SRC))
 $(B)/tests/%: tests/unit/%.c $(B)/libbazar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
+# The state machines' test links the catalog's and the order's state machines.
+MACHINE_OBJ := $(call obj,catalog/catalog_db.c order/order_db.c) $(call sqlobj,catalog) \
+               $(call sqlobj,order)
+$(B)/tests/test_machines: tests/unit/test_machines.c $(MACHINE_OBJ) $(B)/libbazar.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) -lcmocka $(LDLIBS)
 
 # The deterministic simulator (tests/sim/): the protocol core (fcgi/repl/) over a
 # simulated network, disk and clock, with the lookup cache's protocol

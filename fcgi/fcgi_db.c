@@ -48,6 +48,10 @@ int fcgi_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 
 sqlite3_stmt *fcgi_db_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
 {
+    if (*slot && sqlite3_db_handle(*slot) != db) { /* made on another connection */
+        sqlite3_finalize(*slot);
+        *slot = NULL;
+    }
     if (*slot) {
         sqlite3_reset(*slot);
         sqlite3_clear_bindings(*slot);

@@ -16,9 +16,12 @@ sqlite3 *fcgi_db_open(const char *path, int sync_full, const char *schema, char 
 /* Runs SQL without results. Returns 0 or -1 with sqlite's message in err. */
 int fcgi_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 
-/* Prepares `sql` once per connection and caches it in *slot; later calls
- * reset and clear the bindings of the cached statement. Returns the
- * statement or NULL (the error is logged). Finalized by sqlite3_close_v2. */
+/* Prepares `sql` on `db` once and caches it in *slot; later calls reset
+ * and clear the bindings of the cached statement, and one cached for
+ * another connection is finalized and prepared again on `db`. A slot is
+ * used by one thread at a time (the state machines keep theirs
+ * _Thread_local, so the replication ticker's connection gets its own).
+ * Returns the statement or NULL (the error is logged). */
 sqlite3_stmt *fcgi_db_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql);
 
 /* Steps a prepared single-row INSERT/UPDATE, resets it, and checks that it

@@ -1,0 +1,141 @@
+/* test_machines.c - unit tests of the two replicated state machines'
+ * callbacks: each works on the SQLite connection it is given (the
+ * replication ticker applies and hashes on a connection of its own), not
+ * on the one the module was set up with. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../catalog/catalog_db.h"
+#include "../../fcgi/fcgi_db.h"
+#include "../../order/order_db.h"
+
+static char dir[] = "/tmp/bazar-test-machines-XXXXXX";
+static char path[sizeof dir + 16];
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char p[sizeof path + 8];
+    static const char *const name[] = {"catalog.db", "order.db"}, *const ext[] = {"", "-wal", "-shm"};
+    for (int n = 0; n < 2; n++)
+        for (int k = 0; k < 3; k++) {
+            snprintf(p, sizeof p, "%s/%s%s", dir, name[n], ext[k]);
+            unlink(p);
+        }
+    return rmdir(dir);
+}
+
+static sqlite3 *open_db(const char *schema)
+{
+    char err[256];
+    sqlite3 *db = fcgi_db_open(path, 0, schema, err, sizeof err);
+    assert_non_null(db);
+    return db;
+}
+
+static void exec(sqlite3 *db, const char *sql)
+{
+    char err[256];
+    assert_int_equal(fcgi_db_exec(db, sql, err, sizeof err), 0);
+}
+
+static int64_t one_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int apply_json(int (*apply)(void *, sqlite3 *, int64_t, json_object *, char *, size_t),
+                      sqlite3 *db, int64_t pos, const char *text)
+{
+    char err[256] = "";
+    json_object *op = json_tokener_parse(text);
+    assert_non_null(op);
+    int rc = apply(NULL, db, pos, op, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "apply: %s\n", err);
+    json_object_put(op);
+    return rc;
+}
+
+/* The module is set up on `main`; a write transaction is open on `other`
+ * (as the ticker's would be). Apply and hash on `other` must see and
+ * change `other`'s transaction: through `main` the write lock is taken. */
+static void test_catalog_callbacks_use_their_connection(void **state)
+{
+    (void)state;
+    snprintf(path, sizeof path, "%s/catalog.db", dir);
+    sqlite3 *main_db = open_db(catalog_schema_sql), *other = open_db(catalog_schema_sql);
+    catalog_db_init(main_db);
+    exec(main_db, "BEGIN IMMEDIATE");
+    assert_int_equal(apply_json(catalog_apply, main_db, 1,
+                                "{\"op\":\"add\",\"id\":0,\"title\":\"T\",\"topic\":\"t\","
+                                "\"cents\":500,\"quantity\":2}"),
+                     0);
+    exec(main_db, "COMMIT");
+    char before[80], inside[80];
+    assert_int_equal(catalog_hash(NULL, main_db, before, sizeof before), 0);
+
+    exec(other, "BEGIN IMMEDIATE");
+    assert_int_equal(apply_json(catalog_apply, other, 2, "{\"op\":\"price\",\"id\":0,\"cents\":999}"),
+                     0);
+    assert_int_equal(one_int(other, "SELECT price_cents FROM books WHERE id = 0"), 999);
+    assert_int_equal(catalog_hash(NULL, other, inside, sizeof inside), 0);
+    assert_string_not_equal(before, inside);
+    exec(other, "ROLLBACK");
+    assert_int_equal(one_int(main_db, "SELECT price_cents FROM books WHERE id = 0"), 500);
+    sqlite3_close_v2(other);
+    sqlite3_close_v2(main_db);
+}
+
+static void test_order_callbacks_use_their_connection(void **state)
+{
+    (void)state;
+    char err[256];
+    snprintf(path, sizeof path, "%s/order.db", dir);
+    sqlite3 *main_db = open_db(order_schema_sql), *other = open_db(order_schema_sql);
+    assert_int_equal(order_db_init(main_db, err, sizeof err), 0);
+    char before[80], inside[80];
+    assert_int_equal(order_hash(NULL, main_db, before, sizeof before), 0);
+
+    exec(other, "BEGIN IMMEDIATE");
+    assert_int_equal(apply_json(order_apply, other, 1,
+                                "{\"op\":\"order\",\"order_id\":1,\"book_id\":2,\"key\":\"k\","
+                                "\"title\":\"T\",\"cents\":500,\"created_at\":\"now\"}"),
+                     0);
+    assert_int_equal(apply_json(order_apply, other, 2, "{\"op\":\"swept\",\"catalog_pos\":7}"), 0);
+    assert_int_equal(one_int(other, "SELECT COUNT(*) FROM orders"), 1);
+    assert_int_equal(order_hash(NULL, other, inside, sizeof inside), 0);
+    assert_string_not_equal(before, inside);
+    exec(other, "ROLLBACK");
+    assert_int_equal(one_int(main_db, "SELECT COUNT(*) FROM orders"), 0);
+    sqlite3_close_v2(other);
+    sqlite3_close_v2(main_db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_catalog_callbacks_use_their_connection),
+        cmocka_unit_test(test_order_callbacks_use_their_connection),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
