@@ -42,6 +42,8 @@ typedef struct fcgi_config {
     int election_ms;                    /* silence after which backups elect a new primary */
     int clock_drift_ms;                 /* bound on the clock offset between two hosts */
     long log_retention;                 /* log entries kept behind the applied position */
+    int write_deadline_ms;              /* the front end retries a keyed write that meets a
+                                         * failover until this long after it began */
 } fcgi_config;
 
 /* Fills every field with its default from the table. */

@@ -167,30 +167,41 @@ static int write_key(fcgi_request *req, char key[130])
     return 0;
 }
 
-/* A keyed write: tried twice with the same key when the first attempt gets
- * no answer or a 5xx (a dead replica, a failover); the key makes the repeat
- * return the first result instead of applying twice. The first attempt goes
- * to `first` (a replica named as the primary, or NULL: `path` too), the
- * repeat to `path`, the balanced upstream. *ms accumulates. */
+/* A keyed write that meets a failover waits instead of failing: while an
+ * attempt gets no answer or a 5xx (a dead replica, no primary yet, a write
+ * not yet known to be on a majority) it is sent again with the same key,
+ * after a back-off of 25 ms doubling to 400 ms, until write_deadline_ms
+ * after the first attempt; then the caller answers 503 and Retry-After
+ * says when to try again. The key makes a repeat return the first result
+ * instead of applying twice, at whichever replica it lands. The first
+ * attempt goes to `first` (a replica named as the primary, or NULL: `path`
+ * too), repeats to `path`, the balanced upstream. *ms accumulates. */
 static int keyed_call(fcgi_request *req, const char *peer, const char *method, const char *first,
                       const char *path, const char *body, size_t len, const char *key,
                       double *ms, fcgi_http_resp *r)
 {
     char hdr[160];
     snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
-    int rc = -1;
+    int rc = -1, backoff = 25;
+    double deadline = fcgi_now_ms() + front_ctx.cfg->write_deadline_ms;
     *ms = 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0;; attempt++) {
         rc = front_call(req, peer, method, attempt == 0 && first ? first : path, body, len, hdr,
                         r);
         *ms += r->ms;
         if (rc == 0 && r->status < 500)
             break;
-        if (attempt == 0) {
-            LOG_WARN("%s %s failed (%s, %ld); retrying with the same key", method, path,
-                     rc ? r->err : "server error", r->status);
-            fcgi_http_resp_clear(r);
+        if (fcgi_now_ms() + backoff >= deadline) {
+            LOG_WARN("%s %s failed (%s, %ld) after %d attempts; giving up", method, path,
+                     rc ? r->err : "server error", r->status, attempt + 1);
+            fcgi_resp_header(req, "Retry-After", "1");
+            break;
         }
+        LOG_WARN("%s %s failed (%s, %ld); retrying with the same key", method, path,
+                 rc ? r->err : "server error", r->status);
+        fcgi_http_resp_clear(r);
+        nanosleep(&(struct timespec){0, backoff * 1000000L}, NULL);
+        backoff = backoff * 2 > 400 ? 400 : backoff * 2;
     }
     fcgi_resp_header(req, "Idempotency-Key", "%s", key);
     return rc;
