@@ -30,7 +30,7 @@ Bazar is serving $PUBLIC_URL/   (state and logs: $VAR)  -- Ctrl-C stops everythi
   curl -s $PUBLIC_URL/bazar/search/distributed%20systems
   curl -s $PUBLIC_URL/bazar/info/1
   curl -s -X POST $PUBLIC_URL/bazar/purchase/1 -H 'Idempotency-Key: demo-1'
-  curl -s -X PUT $PUBLIC_URL/bazar/books/1/price -H "Authorization: Bearer \$(cat $VAR/admin.token)" -d '{"price":39.5}'
+  curl -s -X PUT $PUBLIC_URL/bazar/books/1/price -H "Authorization: Bearer \$(cat $VAR/admin.token)" -H 'Content-Type: application/json' -d '{"price":39.5}'
   curl -s $INTERNAL_URL/status
 
 EOF2

@@ -148,3 +148,37 @@ def test_balancing_policy_is_an_upstreams_edit(cluster, name, directive, weight)
             f.write(original)
         rc, out = c.run_script("reload.sh")
         assert rc == 0, out
+
+
+def test_run_banner_commands_work(make_cluster):
+    """`make run` (deploy/run.sh) prints curl commands to try; each must work
+    as printed (a JSON answer, no error), and SIGTERM stops everything."""
+    import json
+    import subprocess
+    import time
+    c = make_cluster()
+    rc, out = c.stop_script()
+    assert rc == 0, out
+    log = open(os.path.join(c.root, "run.out"), "w+")
+    p = subprocess.Popen(["bash", os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "run.sh")],
+                         env=c.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, text = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and "Ctrl-C stops everything" not in text:
+            time.sleep(0.2)
+            log.seek(0)
+            text = log.read()
+        assert "Ctrl-C stops everything" in text, text[-3000:]
+        lines = [l.strip() for l in text.splitlines() if l.strip().startswith("curl ")]
+        assert len(lines) >= 4, text
+        for line in lines:
+            r = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, (line, r.stderr)
+            body = json.loads(r.stdout)
+            assert not (isinstance(body, dict) and "error" in body), (line, r.stdout)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(60)
+    log.seek(0)
+    assert "stopped" in log.read()
+    assert not any(pid_alive(pid) for pids in c.pid_files().values() for pid in pids)
