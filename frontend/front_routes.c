@@ -1,4 +1,4 @@
-/* front_routes.c - the public API (DESIGN.md section 5): validates input,
+/* front_routes.c - the public API (README.md, "The API"): validates input,
  * serves lookups from the Redis cache, and calls catalog and order through
  * nginx's internal listener. Every answer carries Server-Timing. */
 #include <stdio.h>

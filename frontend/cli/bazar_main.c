@@ -1,5 +1,5 @@
 /* bazar_main.c - the bazar command-line client: parses the command line, calls
- * the public API (DESIGN.md section 5) and prints tables or raw JSON. */
+ * the public API (README.md, "The API") and prints tables or raw JSON. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <json-c/json.h>

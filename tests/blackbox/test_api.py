@@ -1,4 +1,4 @@
-"""The public API of DESIGN.md section 5, endpoint by endpoint, every status.
+"""The public API of README.md ("The API"), endpoint by endpoint, every status.
 
 Most tests share the module's cluster and only make relative assertions
 (quantity before/after), so their order does not matter; the exact seed data
