@@ -75,6 +75,13 @@ int64_t repl_random_ms(int64_t upto)
     return (int64_t)(v % (uint32_t)(upto + 1));
 }
 
+/* How long after being held an entry the machine did not release becomes
+ * readable anyway (0: no release step). */
+static int64_t release_ms(const repl_t *r)
+{
+    return r->m.release ? r->m.release_ms : 0;
+}
+
 /* Sets up the shared state when this is the first process of the replica. */
 static int init_shared(repl_shared *s, void *arg)
 {
@@ -87,7 +94,7 @@ static int init_shared(repl_shared *s, void *arg)
                      .election_ms = r->cfg->election_ms,
                      .drift_ms = r->cfg->clock_drift_ms,
                      .batch = REPL_BATCH,
-                     .release_ms = r->m.release ? r->m.release_ms : 0};
+                     .release_ms = release_ms(r)};
     const char *bad = rc_config_check(&cfg);
     if (bad) {
         LOG_ERROR("replication configuration: %s", bad);
@@ -168,8 +175,7 @@ int repl_is_primary(const repl_t *r)
 
 int repl_read_wait_ms(const repl_t *r)
 {
-    return 2 * r->cfg->heartbeat_ms + r->cfg->lease_ms + r->cfg->clock_drift_ms +
-           (r->m.release ? r->m.release_ms : 0);
+    return 2 * r->cfg->heartbeat_ms + r->cfg->lease_ms + r->cfg->clock_drift_ms + release_ms(r);
 }
 
 /* 1 when `version` may be read here now; *lease says whether the replica
@@ -329,7 +335,7 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
     /* An idempotent repeat changes nothing but may answer for an entry that
      * is not safe yet: wait until everything up to the head is. */
     int timeout = r->cfg->lease_ms + r->cfg->clock_drift_ms + r->cfg->heartbeat_ms;
-    int wait = r->cfg->peer_timeout_ms + (r->m.release ? r->m.release_ms : 0);
+    int wait = r->cfg->peer_timeout_ms + (int)release_ms(r);
     int ok = head == 0 || repl_replicate(r, head, 0, timeout, wait);
     if (!ok) {
         snprintf(why, whylen,

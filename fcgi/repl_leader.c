@@ -58,6 +58,19 @@ static void buf_fmt(buf *b, const char *fmt, ...)
         buf_add(b, tmp, (size_t)n);
 }
 
+/* The log entries from..to (pos, epoch, op in position order), as a
+ * statement ready to step, or NULL. */
+static sqlite3_stmt *log_range(repl_t *r, int64_t from, int64_t to)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(
+        r->db, &r->st_log_range,
+        "SELECT pos, epoch, op FROM repl_log WHERE pos BETWEEN ? AND ? ORDER BY pos");
+    if (!st || sqlite3_bind_int64(st, 1, from) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, to) != SQLITE_OK)
+        return NULL;
+    return st;
+}
+
 /* The JSON of append `m` with its entries read from the log: at most
  * m->n, and fewer when they would not fit in 7/8 of the body_limit the
  * peer enforces (the peer then answers with what it got and gets the rest
@@ -69,12 +82,9 @@ static int build_json(repl_t *r, const rc_msg *m, buf *b)
     int snapshot = m->snapshot, rc = 0;
     int64_t n = 0;
     if (!snapshot && m->n > 0) {
-        sqlite3_stmt *st = fcgi_db_stmt(
-            r->db, &r->st_log_range,
-            "SELECT pos, epoch, op FROM repl_log WHERE pos BETWEEN ? AND ? ORDER BY pos");
         int64_t to = m->prev_pos + (m->n < REPL_BATCH ? m->n : REPL_BATCH);
-        if (!st || sqlite3_bind_int64(st, 1, m->prev_pos + 1) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, to) != SQLITE_OK)
+        sqlite3_stmt *st = log_range(r, m->prev_pos + 1, to);
+        if (!st)
             return -1;
         size_t budget = (size_t)r->cfg->body_limit / 8 * 7;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -232,11 +242,8 @@ void repl_release_held(repl_t *r)
         return;
     if (held - from >= MAX)
         held = from + MAX - 1;
-    sqlite3_stmt *st = fcgi_db_stmt(
-        r->db, &r->st_log_range,
-        "SELECT pos, epoch, op FROM repl_log WHERE pos BETWEEN ? AND ? ORDER BY pos");
-    if (!st || sqlite3_bind_int64(st, 1, from) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, held) != SQLITE_OK)
+    sqlite3_stmt *st = log_range(r, from, held);
+    if (!st)
         return;
     json_object *ops[MAX];
     int n = 0, rc;
@@ -279,9 +286,13 @@ int repl_replicate(repl_t *r, int64_t pos, int all, int timeout_ms, int wait_ms)
     for (int i = 1; i <= r->n; i++)
         if (want[i])
             r->behind = 1; /* the ticker goes on at once */
+    int64_t release_at = 0;
     for (;;) {
         int64_t safe = advance(r, &log);
-        if (safe >= 0 && safe < pos) {
+        /* Entries held but not released: release them (again every 20 ms
+         * while the release fails; the core's wait ends it anyway). */
+        if (safe >= 0 && safe < pos && repl_wall_ms() >= release_at) {
+            release_at = repl_wall_ms() + 20;
             repl_release_held(r);
             safe = advance(r, &log);
         }

@@ -63,8 +63,10 @@ static int64_t one_int(sqlite3 *db, const char *sql)
     return v;
 }
 
-static int apply_json(int (*apply)(void *, sqlite3 *, int64_t, json_object *, char *, size_t),
-                      sqlite3 *db, int64_t pos, const char *text)
+typedef int (*apply_fn)(void *, sqlite3 *, int64_t, json_object *, char *, size_t);
+typedef int (*hash_fn)(void *, sqlite3 *, char *, size_t);
+
+static int apply_json(apply_fn apply, sqlite3 *db, int64_t pos, const char *text)
 {
     char err[256] = "";
     json_object *op = json_tokener_parse(text);
@@ -76,14 +78,36 @@ static int apply_json(int (*apply)(void *, sqlite3 *, int64_t, json_object *, ch
     return rc;
 }
 
-/* The module is set up on `main`; a write transaction is open on `other`
- * (as the ticker's would be). Apply and hash on `other` must see and
- * change `other`'s transaction: through `main` the write lock is taken. */
+/* The module is set up on `main_db`; a write transaction is open on a second
+ * connection (as the ticker's would be). Applying `ops` (positions from
+ * `pos`) and hashing on it must see and change that transaction: through
+ * `main_db` the write lock would be taken. `probe` reads a value the ops
+ * change: `changed` inside, `unchanged` on main_db after the rollback. */
+static void check_second_connection(sqlite3 *main_db, const char *schema, apply_fn apply,
+                                    hash_fn hash, const char *const *ops, int nops,
+                                    int64_t pos, const char *probe, int64_t changed,
+                                    int64_t unchanged)
+{
+    char before[80], inside[80];
+    sqlite3 *other = open_db(schema);
+    assert_int_equal(hash(NULL, main_db, before, sizeof before), 0);
+    exec(other, "BEGIN IMMEDIATE");
+    for (int k = 0; k < nops; k++)
+        assert_int_equal(apply_json(apply, other, pos + k, ops[k]), 0);
+    assert_int_equal(one_int(other, probe), changed);
+    assert_int_equal(hash(NULL, other, inside, sizeof inside), 0);
+    assert_string_not_equal(before, inside);
+    exec(other, "ROLLBACK");
+    assert_int_equal(one_int(main_db, probe), unchanged);
+    sqlite3_close_v2(other);
+    sqlite3_close_v2(main_db);
+}
+
 static void test_catalog_callbacks_use_their_connection(void **state)
 {
     (void)state;
     snprintf(path, sizeof path, "%s/catalog.db", dir);
-    sqlite3 *main_db = open_db(catalog_schema_sql), *other = open_db(catalog_schema_sql);
+    sqlite3 *main_db = open_db(catalog_schema_sql);
     catalog_db_init(main_db);
     exec(main_db, "BEGIN IMMEDIATE");
     assert_int_equal(apply_json(catalog_apply, main_db, 1,
@@ -91,19 +115,9 @@ static void test_catalog_callbacks_use_their_connection(void **state)
                                 "\"cents\":500,\"quantity\":2}"),
                      0);
     exec(main_db, "COMMIT");
-    char before[80], inside[80];
-    assert_int_equal(catalog_hash(NULL, main_db, before, sizeof before), 0);
-
-    exec(other, "BEGIN IMMEDIATE");
-    assert_int_equal(apply_json(catalog_apply, other, 2, "{\"op\":\"price\",\"id\":0,\"cents\":999}"),
-                     0);
-    assert_int_equal(one_int(other, "SELECT price_cents FROM books WHERE id = 0"), 999);
-    assert_int_equal(catalog_hash(NULL, other, inside, sizeof inside), 0);
-    assert_string_not_equal(before, inside);
-    exec(other, "ROLLBACK");
-    assert_int_equal(one_int(main_db, "SELECT price_cents FROM books WHERE id = 0"), 500);
-    sqlite3_close_v2(other);
-    sqlite3_close_v2(main_db);
+    static const char *const ops[] = {"{\"op\":\"price\",\"id\":0,\"cents\":999}"};
+    check_second_connection(main_db, catalog_schema_sql, catalog_apply, catalog_hash, ops, 1, 2,
+                            "SELECT price_cents FROM books WHERE id = 0", 999, 500);
 }
 
 static void test_order_callbacks_use_their_connection(void **state)
@@ -111,24 +125,14 @@ static void test_order_callbacks_use_their_connection(void **state)
     (void)state;
     char err[256];
     snprintf(path, sizeof path, "%s/order.db", dir);
-    sqlite3 *main_db = open_db(order_schema_sql), *other = open_db(order_schema_sql);
+    sqlite3 *main_db = open_db(order_schema_sql);
     assert_int_equal(order_db_init(main_db, err, sizeof err), 0);
-    char before[80], inside[80];
-    assert_int_equal(order_hash(NULL, main_db, before, sizeof before), 0);
-
-    exec(other, "BEGIN IMMEDIATE");
-    assert_int_equal(apply_json(order_apply, other, 1,
-                                "{\"op\":\"order\",\"order_id\":1,\"book_id\":2,\"key\":\"k\","
-                                "\"title\":\"T\",\"cents\":500,\"created_at\":\"now\"}"),
-                     0);
-    assert_int_equal(apply_json(order_apply, other, 2, "{\"op\":\"swept\",\"catalog_pos\":7}"), 0);
-    assert_int_equal(one_int(other, "SELECT COUNT(*) FROM orders"), 1);
-    assert_int_equal(order_hash(NULL, other, inside, sizeof inside), 0);
-    assert_string_not_equal(before, inside);
-    exec(other, "ROLLBACK");
-    assert_int_equal(one_int(main_db, "SELECT COUNT(*) FROM orders"), 0);
-    sqlite3_close_v2(other);
-    sqlite3_close_v2(main_db);
+    static const char *const ops[] = {
+        "{\"op\":\"order\",\"order_id\":1,\"book_id\":2,\"key\":\"k\",\"title\":\"T\","
+        "\"cents\":500,\"created_at\":\"now\"}",
+        "{\"op\":\"swept\",\"catalog_pos\":7}"};
+    check_second_connection(main_db, order_schema_sql, order_apply, order_hash, ops, 2, 1,
+                            "SELECT COUNT(*) FROM orders", 1, 0);
 }
 
 int main(void)
