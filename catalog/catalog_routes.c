@@ -74,24 +74,15 @@ static int h_all(fcgi_request *req)
     return answer_state_read(req, read_all, NULL);
 }
 
+/* Answers book id as a lookup sees it: read in a read transaction, sent
+ * only once the book's last change is safe here. A write answers through it
+ * too: its own entry is safe, but the primary may since have applied a later
+ * write to the book (a purchase) that is not; showing that one before it is
+ * safe would let a later lookup return an older version than this answer
+ * did (found by the Jepsen-style suite in tests/jepsen/). */
 static int answer_book(fcgi_request *req, int status, int64_t id)
 {
-    catalog_book b;
-    int found = catalog_db_book(id, &b);
-    if (found < 0)
-        return fcgi_resp_error(req, 500, "database error");
-    if (!found)
-        return fcgi_resp_error(req, 404, "no book with id %" PRId64, id);
-    json_object *o = catalog_book_json(&b);
-    return o ? fcgi_resp_json(req, status, o) : fcgi_resp_error(req, 500, "out of memory");
-}
-
-/* A lookup needs only the book's own last change to be safe here. */
-static int h_book(fcgi_request *req)
-{
-    int64_t id = capture_id(req, 0), applied;
-    if (id < 0)
-        return 400;
+    int64_t applied;
     if (repl_read_begin(repl, &applied) != 0)
         return fcgi_resp_error(req, 503, "database busy");
     catalog_book b;
@@ -103,7 +94,14 @@ static int h_book(fcgi_request *req)
     if (!found)
         return fcgi_resp_error(req, 404, "no book with id %" PRId64, id);
     json_object *o = catalog_book_json(&b);
-    return o ? fcgi_resp_json(req, 200, o) : fcgi_resp_error(req, 500, "out of memory");
+    return o ? fcgi_resp_json(req, status, o) : fcgi_resp_error(req, 500, "out of memory");
+}
+
+/* A lookup needs only the book's own last change to be safe here. */
+static int h_book(fcgi_request *req)
+{
+    int64_t id = capture_id(req, 0);
+    return id < 0 ? 400 : answer_book(req, 200, id);
 }
 
 /* ---- writes ---- */
@@ -309,9 +307,17 @@ static int h_decrement(fcgi_request *req)
     int status = replicate(req, decide_decrement, &w);
     if (status >= 300)
         return status;
+    /* Read like a lookup (see answer_book): the quantity shown is never of
+     * a later purchase that is not yet safe. */
     catalog_purchase p;
     catalog_book b;
-    if (catalog_db_purchase(w.key, &p) != 1 || catalog_db_book(w.id, &b) != 1)
+    int64_t applied;
+    if (repl_read_begin(repl, &applied) != 0)
+        return fcgi_resp_error(req, 503, "database busy");
+    int found = catalog_db_purchase(w.key, &p) == 1 && catalog_db_book(w.id, &b) == 1;
+    if (!repl_read_end(repl, req, found ? b.version : applied))
+        return 503;
+    if (!found)
         return fcgi_resp_error(req, 500, "purchase record missing");
     json_object *o = json_object_new_object();
     if (!o)

@@ -214,25 +214,30 @@ def test_cache_race_guarded_never_stale(make_cluster):
 
 
 def test_reads_after_ack_are_never_older_under_load(cluster):
-    """Readers hammer info/{id} while writers buy and restock; every read that
-    starts after a write is acknowledged returns that version or newer.
+    """Readers hammer each book, through the front end (and its cache) and at
+    every catalog replica directly, while three writers per book buy, restock
+    and change its price concurrently; every read that starts after an answer
+    showed a version returns that version or newer.
 
-    One writer per book: a write's answer shows the book as it is after the
-    write, so with two concurrent writers on one book it could show the other
-    writer's not-yet-acknowledged version and the check would be meaningless."""
+    With several writers on one book, a write's answer must not show another
+    writer's later change before that change is safe: it once did (the
+    primary read the book after applying a purchase not yet safe), and a
+    read right after could return an older version than the answer showed."""
     c = cluster
     books = (6, 0)
-    acked = {b: [] for b in books}  # book -> [(ack time, version)]
+    acked = {b: [] for b in books}  # book -> [(answer time, version)]
     lock = threading.Lock()
-    stop = time.monotonic() + 4.0
+    stop = time.monotonic() + 5.0
     violations = []
 
-    def writer(book):
+    def writer(book, kind):
         n = 0
-        while time.monotonic() < stop and n < 80:
+        while time.monotonic() < stop and n < 150:
             n += 1
-            if n % 2:
+            if kind == "restock":
                 r = c.admin("POST", "/bazar/books/%d/restock" % book, {"count": 1})
+            elif kind == "price":
+                r = c.admin("PUT", "/bazar/books/%d/price" % book, {"price": 10 + n % 50})
             else:
                 r = c.internal("POST", "/catalog/books/%d/decrement" % book,
                                {"key": "race-%d-%d-%s" % (book, n, uuid.uuid4().hex[:6])})
@@ -241,23 +246,36 @@ def test_reads_after_ack_are_never_older_under_load(cluster):
                 continue
             with lock:
                 acked[book].append((time.monotonic(), r.body["version"]))
+            # At once, at a replica: the narrowest window after the answer.
+            i = 1 + n % N
+            got = c.internal("GET", "/replica/catalog/%d/books/%d" % (i, book))
+            if got.status == 200 and got.body["version"] < r.body["version"]:
+                violations.append("book %d at catalog-%d: read version %d < %d, answered to the %s "
+                                  "before the read began" % (book, i, got.body["version"],
+                                                             r.body["version"], kind))
 
     def reader(k):
         n = 0
-        while time.monotonic() < stop and n < 400:
+        while time.monotonic() < stop and n < 600:
             n += 1
             book = books[(k + n) % 2]
+            where = n % (N + 1)
             t0 = time.monotonic()
             with lock:
                 floor = max([v for t, v in acked[book] if t < t0], default=0)
-            r = c.pub("GET", "/bazar/info/%d" % book)
+            if where == 0:
+                r = c.pub("GET", "/bazar/info/%d" % book)
+            else:
+                r = c.internal("GET", "/replica/catalog/%d/books/%d" % (where, book))
             if r.status != 200:
                 violations.append(describe(r))
             elif r.body["version"] < floor:
-                violations.append("book %d: read version %d < acknowledged %d"
-                                  % (book, r.body["version"], floor))
+                violations.append("book %d at %s: read version %d < %d, shown before the read began"
+                                  % (book, "front end" if where == 0 else "catalog-%d" % where,
+                                     r.body["version"], floor))
 
-    threads = [threading.Thread(target=writer, args=(b,)) for b in books]
+    threads = [threading.Thread(target=writer, args=(b, kind))
+               for b in books for kind in ("restock", "price", "decrement")]
     threads += [threading.Thread(target=reader, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
