@@ -197,6 +197,32 @@ valgrind: all
 blackbox: all
 	@cd tests/blackbox && /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
+# The Jepsen-style suite (tests/jepsen/, docs/CHECKING.md): real deployments (one host,
+# and four network-namespace hosts), clients recording a history, a seeded nemesis, a
+# checker. First the checker's own test (it must catch each known-wrong history), then
+# runs until JEPSEN_MINUTES passed (or JEPSEN_RUNS runs), each of JEPSEN_SECONDS of
+# faults; every fourth run may take a majority of a service (writes must then fail,
+# never lie). JEPSEN_SEED=n replays a run's fault schedule. History and report of
+# each run in var/jepsen/<topology>-seed<n>/. Exits non-zero on any violation.
+JEPSEN_MINUTES    ?= 30
+JEPSEN_SECONDS    ?= 60
+JEPSEN_TOPOLOGY   ?= both
+JEPSEN_SEED       ?=
+JEPSEN_RUNS       ?=
+JEPSEN_SMOKE_SEED ?= 1
+JEPSEN            := /usr/bin/python3 tests/jepsen/jepsen.py
+.PHONY: jepsen jepsen-smoke jepsen-checker
+jepsen-checker:
+	@/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/jepsen/test_checker.py
+jepsen: all jepsen-checker
+	@$(JEPSEN) $(if $(JEPSEN_RUNS),--runs $(JEPSEN_RUNS),--minutes $(JEPSEN_MINUTES)) \
+	    --seconds $(JEPSEN_SECONDS) --topology $(JEPSEN_TOPOLOGY) --majority-every 4 \
+	    $(if $(JEPSEN_SEED),--seed $(JEPSEN_SEED)) --out var/jepsen
+# Part of `make test`: three runs of 30 s (one host, the namespace hosts, one host again)
+# from a fixed first seed, so a failure replays; about 3 minutes in all.
+jepsen-smoke: all jepsen-checker
+	@$(JEPSEN) --runs 3 --seconds 30 --topology both --seed $(JEPSEN_SMOKE_SEED) --out var/jepsen/smoke
+
 # Benchmarks (tests/bench/): own clusters and ceilings on random loopback ports; report,
 # CSVs and plots in var/bench/ (bench, ~7 min) or var/bench-smoke/ (bench-smoke, < 60 s,
 # no plots unless gnuplot is already installed; part of `make test`).
@@ -215,6 +241,7 @@ test: deps
 	@$(MAKE) --no-print-directory sim-asan
 	@$(MAKE) --no-print-directory sim-mutants
 	@$(MAKE) --no-print-directory blackbox
+	@$(MAKE) --no-print-directory jepsen-smoke
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory valgrind
