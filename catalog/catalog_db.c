@@ -19,6 +19,7 @@
 #include "fcgi_db.h"
 #include "fcgi_json.h"
 #include "fcgi_log.h"
+#include "fcgi_page.h"
 
 static sqlite3 *db;
 static _Thread_local sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
@@ -152,22 +153,21 @@ json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limi
     return fcgi_db_objects(st);
 }
 
-json_object *catalog_db_all_json(void)
+/* Steps a bound statement over BOOK_COLS rows to its end: the books as a
+ * JSON array, or NULL on a database or allocation error. Resets it. */
+static json_object *books_array(sqlite3_stmt *st)
 {
-    sqlite3_stmt *st = fcgi_db_stmt(db, &st_all, "SELECT " BOOK_COLS " FROM books ORDER BY id");
     json_object *arr = json_object_new_array();
-    if (!st || !arr) {
-        json_object_put(arr);
-        return NULL;
-    }
-    int rc;
+    int rc = SQLITE_NOMEM;
     catalog_book b;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         read_book(st, &b);
         json_object *o = catalog_book_json(&b);
-        if (!o)
+        if (!o || json_object_array_add(arr, o) != 0) {
+            json_object_put(o);
+            rc = SQLITE_NOMEM;
             break;
-        json_object_array_add(arr, o);
+        }
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -175,6 +175,146 @@ json_object *catalog_db_all_json(void)
         return NULL;
     }
     return arr;
+}
+
+json_object *catalog_db_all_json(void)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_all, "SELECT " BOOK_COLS " FROM books ORDER BY id");
+    return st ? books_array(st) : NULL;
+}
+
+/* ---- pages and topics (GET /browse, GET /topics) ---- */
+
+/* The ORDER BY of each fcgi_page_sorts entry: the field, then the id as a
+ * tiebreak, so that pages never overlap; a '-' sort is the exact reverse.
+ * schema.sql has an index for each (books_title, books_price, ...). */
+static const char *const page_order[FCGI_SORT_COUNT] = {
+    "id", "id DESC", "title, id", "title DESC, id DESC", "price_cents, id",
+    "price_cents DESC, id DESC", "quantity, id", "quantity DESC, id DESC",
+};
+
+/* The WHERE clause of a page query's filters ("" without any). */
+static const char *page_where(const fcgi_page_query *pq)
+{
+    static const char *const where[4] = {
+        "", " WHERE topic = :topic", " WHERE title LIKE :q ESCAPE '\\'",
+        " WHERE topic = :topic AND title LIKE :q ESCAPE '\\'",
+    };
+    return where[(pq->topic[0] ? 1 : 0) + (pq->q[0] ? 2 : 0)];
+}
+
+/* q as a LIKE pattern matching it anywhere in the title: '%', '_' and the
+ * escape character (a backslash) taken literally. out holds 2 * len + 3 bytes. */
+static void like_pattern(const char *q, char *out)
+{
+    *out++ = '%';
+    for (; *q; q++) {
+        if (*q == '%' || *q == '_' || *q == '\\')
+            *out++ = '\\';
+        *out++ = *q;
+    }
+    *out++ = '%';
+    *out = 0;
+}
+
+/* Binds to a named parameter when the statement has it: 0, or -1. */
+static int bind_text(sqlite3_stmt *st, const char *name, const char *text)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    return i == 0 || sqlite3_bind_text(st, i, text, -1, SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
+}
+
+static int bind_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    return i == 0 || sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : -1;
+}
+
+/* Prepares one statement of a page query with its filters, limit and offset
+ * bound. NULL on error (logged); the caller finalizes it. */
+static sqlite3_stmt *page_stmt(const char *sql, const fcgi_page_query *pq)
+{
+    sqlite3_stmt *st = NULL;
+    char pattern[FCGI_PAGE_TEXT_MAX * 2 + 3];
+    like_pattern(pq->q, pattern);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        bind_text(st, ":topic", pq->topic) != 0 || bind_text(st, ":q", pattern) != 0 ||
+        bind_int(st, ":limit", pq->per_page) != 0 ||
+        bind_int(st, ":offset", (pq->page - 1) * pq->per_page) != 0) {
+        LOG_ERROR("page query: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* How many books the page query's filters select: 0, or -1. */
+static int page_total(const fcgi_page_query *pq, int64_t *total)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM books%s", page_where(pq));
+    sqlite3_stmt *st = page_stmt(sql, pq);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* The page's books; none (without a query) when it starts past the end. */
+static json_object *page_books(const fcgi_page_query *pq, int64_t total)
+{
+    if ((pq->page - 1) * pq->per_page >= total)
+        return json_object_new_array();
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT " BOOK_COLS " FROM books%s ORDER BY %s LIMIT :limit OFFSET :offset",
+             page_where(pq), page_order[pq->sort]);
+    sqlite3_stmt *st = page_stmt(sql, pq);
+    json_object *books = st ? books_array(st) : NULL;
+    sqlite3_finalize(st);
+    return books;
+}
+
+json_object *catalog_db_page_json(const fcgi_page_query *pq)
+{
+    int64_t total = 0;
+    if (page_total(pq, &total) != 0)
+        return NULL;
+    json_object *o = json_object_new_object(), *books = page_books(pq, total);
+    json_object *jt = json_object_new_int64(total), *jp = json_object_new_int64(pq->page);
+    json_object *jk = json_object_new_int64(pq->per_page);
+    if (!o || !books || !jt || !jp || !jk) {
+        json_object_put(o);
+        json_object_put(books);
+        json_object_put(jt);
+        json_object_put(jp);
+        json_object_put(jk);
+        return NULL;
+    }
+    json_object_object_add(o, "books", books);
+    json_object_object_add(o, "total", jt);
+    json_object_object_add(o, "page", jp);
+    json_object_object_add(o, "per_page", jk);
+    return o;
+}
+
+json_object *catalog_db_topics_json(void)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT topic, COUNT(*) AS count FROM books GROUP BY topic "
+                           "ORDER BY topic",
+                           -1, &st, NULL) != SQLITE_OK) {
+        LOG_ERROR("topics query: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    json_object *topics = fcgi_db_objects(st);
+    sqlite3_finalize(st);
+    return topics;
 }
 
 /* Inserts one book; used by the seed and by the "add" entry. */

@@ -7,6 +7,8 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+struct fcgi_page_query; /* fcgi/fcgi_page.h */
+
 extern const char catalog_schema_sql[]; /* catalog/schema.sql, compiled in */
 
 #define CATALOG_TEXT_MAX 200  /* bytes of a title or a topic */
@@ -47,6 +49,11 @@ int64_t catalog_db_next_id(void);
 json_object *catalog_book_json(const catalog_book *b);
 json_object *catalog_db_search_json(const char *topic);
 json_object *catalog_db_all_json(void);
+/* One page of books: {"books": [book...], "total": N, "page": P,
+ * "per_page": K}, N counting every book the filters select. */
+json_object *catalog_db_page_json(const struct fcgi_page_query *pq);
+/* [{"topic": "...", "count": n}] for every topic, sorted by topic (bytewise). */
+json_object *catalog_db_topics_json(void);
 /* Purchase records with after < pos <= upto in log order, at most limit:
  * [{"key","book_id","title","price_cents","pos"}]. */
 json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limit);
