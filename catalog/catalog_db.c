@@ -6,10 +6,12 @@
  *   {"op":"restock","id":2,"count":25}    quantity+count
  *   {"op":"price","id":1,"cents":3950}    sets the price
  *   {"op":"add","id":7,"title":..,"topic":..,"cents":..,"quantity":..}
- * Applying one touches nothing but these tables and the entry, so every
- * replica that applies the same log reaches the same state. */
+ * Applying one touches nothing but these tables (and the title index their
+ * triggers keep, schema.sql) and the entry, so every replica that applies
+ * the same log reaches the same state. */
 #include "catalog_db.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -188,19 +190,21 @@ json_object *catalog_db_all_json(void)
 /* The ORDER BY of each fcgi_page_sorts entry: the field, then the id as a
  * tiebreak, so that pages never overlap; a '-' sort is the exact reverse.
  * schema.sql has an index for each (books_title, books_price, ...). */
+static_assert(FCGI_SORT_ID_DESC == (FCGI_SORT_ID ^ 1) &&
+                  FCGI_SORT_QUANTITY_DESC == (FCGI_SORT_QUANTITY ^ 1),
+              "each sort's reverse is its index ^ 1");
 static const char *const page_order[FCGI_SORT_COUNT] = {
     "id", "id DESC", "title, id", "title DESC, id DESC", "price_cents, id",
     "price_cents DESC, id DESC", "quantity, id", "quantity DESC, id DESC",
 };
 
-/* The WHERE clause of a page query's filters ("" without any). */
-static const char *page_where(const fcgi_page_query *pq)
+/* The number of UTF-8 characters in s. */
+static size_t utf8_chars(const char *s)
 {
-    static const char *const where[4] = {
-        "", " WHERE topic = :topic", " WHERE title LIKE :q ESCAPE '\\'",
-        " WHERE topic = :topic AND title LIKE :q ESCAPE '\\'",
-    };
-    return where[(pq->topic[0] ? 1 : 0) + (pq->q[0] ? 2 : 0)];
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
 }
 
 /* q as a LIKE pattern matching it anywhere in the title: '%', '_' and the
@@ -217,6 +221,21 @@ static void like_pattern(const char *q, char *out)
     *out = 0;
 }
 
+/* q as an FTS5 phrase: its trigrams in a row, so every title holding q in
+ * any case (and a few more, as the index folds non-ASCII letters too). In
+ * double quotes, each one inside doubled. out holds 2 * len + 3 bytes. */
+static void match_phrase(const char *q, char *out)
+{
+    *out++ = '"';
+    for (; *q; q++) {
+        if (*q == '"')
+            *out++ = '"';
+        *out++ = *q;
+    }
+    *out++ = '"';
+    *out = 0;
+}
+
 /* Binds to a named parameter when the statement has it: 0, or -1. */
 static int bind_text(sqlite3_stmt *st, const char *name, const char *text)
 {
@@ -230,17 +249,23 @@ static int bind_int(sqlite3_stmt *st, const char *name, int64_t v)
     return i == 0 || sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : -1;
 }
 
-/* Prepares one statement of a page query with its filters, limit and offset
- * bound. NULL on error (logged); the caller finalizes it. */
-static sqlite3_stmt *page_stmt(const char *sql, const fcgi_page_query *pq)
+/* One page query as SQL: its WHERE clause and the values to bind. */
+typedef struct page_plan {
+    const fcgi_page_query *pq;
+    char where[256];
+    char like[FCGI_PAGE_TEXT_MAX * 2 + 3], match[FCGI_PAGE_TEXT_MAX * 2 + 3];
+} page_plan;
+
+/* Prepares `sql` (of the page plan's filters, with :limit and :offset when
+ * it has them) with every value bound. NULL on error (logged); the caller
+ * finalizes it. */
+static sqlite3_stmt *plan_stmt(const page_plan *p, const char *sql, int64_t limit, int64_t offset)
 {
     sqlite3_stmt *st = NULL;
-    char pattern[FCGI_PAGE_TEXT_MAX * 2 + 3];
-    like_pattern(pq->q, pattern);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        bind_text(st, ":topic", pq->topic) != 0 || bind_text(st, ":q", pattern) != 0 ||
-        bind_int(st, ":limit", pq->per_page) != 0 ||
-        bind_int(st, ":offset", (pq->page - 1) * pq->per_page) != 0) {
+        bind_text(st, ":topic", p->pq->topic) != 0 || bind_text(st, ":like", p->like) != 0 ||
+        bind_text(st, ":match", p->match) != 0 || bind_int(st, ":limit", limit) != 0 ||
+        bind_int(st, ":offset", offset) != 0) {
         LOG_ERROR("page query: %s", sqlite3_errmsg(db));
         sqlite3_finalize(st);
         return NULL;
@@ -248,42 +273,109 @@ static sqlite3_stmt *page_stmt(const char *sql, const fcgi_page_query *pq)
     return st;
 }
 
-/* How many books the page query's filters select: 0, or -1. */
-static int page_total(const fcgi_page_query *pq, int64_t *total)
+/* A single-integer query of the plan: 0 with *out, or -1. */
+static int plan_int(const page_plan *p, const char *sql, int64_t limit, int64_t *out)
 {
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM books%s", page_where(pq));
-    sqlite3_stmt *st = page_stmt(sql, pq);
+    sqlite3_stmt *st = plan_stmt(p, sql, limit, 0);
     if (!st)
         return -1;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        *total = sqlite3_column_int64(st, 0);
+        *out = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* The page's books; none (without a query) when it starts past the end. */
-static json_object *page_books(const fcgi_page_query *pq, int64_t total)
+/* Titles the trigram index may hold q in, up to which q is looked up there
+ * (those titles are read and sorted); beyond, reading the titles in the
+ * page's order finds a page sooner. */
+#define PAGE_INDEXED_MAX 5000
+
+/* The page query's filters as a WHERE clause ("" without any). q matches
+ * as LIKE does (a substring, ASCII letters in any case) whichever way it is
+ * found: the trigram index (books_title_fts) narrows it down to a few
+ * titles when q has 3 characters or more and few titles may hold it. 0, or
+ * -1 on a database error. */
+static int page_plan_make(page_plan *p, const fcgi_page_query *pq)
 {
-    if ((pq->page - 1) * pq->per_page >= total)
+    p->pq = pq;
+    like_pattern(pq->q, p->like);
+    match_phrase(pq->q, p->match);
+    const char *q = NULL;
+    if (pq->q[0]) {
+        int64_t candidates = PAGE_INDEXED_MAX + 1;
+        if (utf8_chars(pq->q) >= 3 &&
+            plan_int(p,
+                     "SELECT COUNT(*) FROM (SELECT 1 FROM books_title_fts "
+                     "WHERE books_title_fts MATCH :match LIMIT :limit)",
+                     PAGE_INDEXED_MAX + 1, &candidates) != 0)
+            return -1;
+        q = candidates <= PAGE_INDEXED_MAX
+                ? "id IN (SELECT rowid FROM books_title_fts WHERE books_title_fts MATCH :match)"
+                  " AND title LIKE :like ESCAPE '\\'"
+                : "title LIKE :like ESCAPE '\\'";
+    }
+    snprintf(p->where, sizeof p->where, "%s%s%s%s", pq->topic[0] || q ? " WHERE " : "",
+             pq->topic[0] ? "topic = :topic" : "", pq->topic[0] && q ? " AND " : "",
+             q ? q : "");
+    return 0;
+}
+
+/* A new array of arr's elements in reverse order (arr is released), or NULL. */
+static json_object *reversed(json_object *arr)
+{
+    size_t n = arr ? json_object_array_length(arr) : 0;
+    json_object *out = arr ? json_object_new_array_ext((int)n) : NULL;
+    for (size_t i = n; out && i-- > 0;) {
+        json_object *o = json_object_get(json_object_array_get_idx(arr, i));
+        if (json_object_array_add(out, o) != 0) {
+            json_object_put(o);
+            json_object_put(out);
+            out = NULL;
+        }
+    }
+    json_object_put(arr);
+    return out;
+}
+
+/* The page's books; none (without a query) when it starts past the end.
+ * An index walk skips the rows before the page, so a page in the second
+ * half is read from the far end: in the reverse order (each sort's '-'
+ * twin, the exact reverse since ids break ties), skipping the rows after
+ * it, then turned around. total was counted in the same read transaction. */
+static json_object *page_books(const page_plan *p, int64_t total)
+{
+    const fcgi_page_query *pq = p->pq;
+    int64_t offset = (pq->page - 1) * pq->per_page, limit = pq->per_page;
+    if (offset >= total)
         return json_object_new_array();
-    char sql[512];
+    int from_end = offset > total / 2;
+    if (from_end) {
+        int64_t end = offset + limit < total ? offset + limit : total;
+        limit = end - offset;
+        offset = total - end;
+    }
+    char sql[768];
     snprintf(sql, sizeof sql,
              "SELECT " BOOK_COLS " FROM books%s ORDER BY %s LIMIT :limit OFFSET :offset",
-             page_where(pq), page_order[pq->sort]);
-    sqlite3_stmt *st = page_stmt(sql, pq);
+             p->where, page_order[from_end ? pq->sort ^ 1 : pq->sort]);
+    sqlite3_stmt *st = plan_stmt(p, sql, limit, offset);
     json_object *books = st ? books_array(st) : NULL;
     sqlite3_finalize(st);
-    return books;
+    return from_end ? reversed(books) : books;
 }
 
 json_object *catalog_db_page_json(const fcgi_page_query *pq)
 {
+    page_plan p;
+    char sql[512];
     int64_t total = 0;
-    if (page_total(pq, &total) != 0)
+    if (page_plan_make(&p, pq) != 0)
         return NULL;
-    json_object *o = json_object_new_object(), *books = page_books(pq, total);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM books%s", p.where);
+    if (plan_int(&p, sql, 0, &total) != 0)
+        return NULL;
+    json_object *o = json_object_new_object(), *books = page_books(&p, total);
     json_object *jt = json_object_new_int64(total), *jp = json_object_new_int64(pq->page);
     json_object *jk = json_object_new_int64(pq->per_page);
     if (!o || !books || !jt || !jp || !jk) {

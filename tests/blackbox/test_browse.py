@@ -71,7 +71,8 @@ def shelf(cluster):
     topic = "browse " + _uniq("topic")
     made = []
     for i in range(23):
-        extra = {7: " 100% pure", 8: " snake_case", 9: " one case", 10: " 1000 pages"}
+        extra = {7: " 100% pure", 8: " snake_case", 9: " one case", 10: " 1000 pages",
+                 11: ' a "quoted" word', 12: " \u00dcn\u00efcode"}
         title = "%s volume %02d%s" % ("Alpha" if i % 3 == 0 else "beta", i, extra.get(i, ""))
         made.append(_add(cluster, title, topic, [9.5, 12.0, 3.25][i % 3], [5, 0, 5, 17][i % 4]))
     return topic, made
@@ -113,6 +114,13 @@ def test_defaults_and_a_page_past_the_end(cluster, shelf):
     ("100%", lambda b: "100%" in b["title"]),       # '%' taken literally (not "1000 pages")
     ("e_c", lambda b: "e_c" in b["title"]),         # '_' taken literally (not "one case")
     ("nothing like this", lambda b: False),
+    ('"quoted" w', lambda b: '"quoted" w' in b["title"]),  # FTS5 phrase quotes escaped
+    ("\u00dcn\u00ef", lambda b: "\u00dcn\u00ef" in b["title"]),
+    # fewer than 3 characters: no trigram, the titles are read (LIKE)
+    ("%", lambda b: "%" in b["title"]),
+    ("_c", lambda b: "_c" in b["title"]),           # not " case"
+    ("aL", lambda b: "al" in b["title"].lower()),
+    ("7", lambda b: "7" in b["title"]),
 ])
 def test_q_filters_titles_within_a_topic(cluster, shelf, q, want):
     topic, made = shelf
