@@ -30,7 +30,9 @@ typedef struct catalog_purchase {
 void catalog_db_init(sqlite3 *db);
 
 /* Loads the seed file (tab-separated id, title, topic, price, quantity;
- * '#' lines are comments) when the books table is empty. Returns 0 or -1
+ * '#' lines are comments) when the books table is empty, and indexes the
+ * titles when they are not (a data file made before the title index).
+ * Waits for another process of the replica doing the same. Returns 0 or -1
  * with "file:line: reason" in err. */
 int catalog_db_seed(const char *path, char *err, size_t errlen);
 

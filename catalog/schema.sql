@@ -21,24 +21,12 @@ CREATE INDEX IF NOT EXISTS books_topic_quantity ON books (topic, quantity, id);
 
 -- Title search (q of the catalog pages, 3 characters or more): a trigram
 -- index of the titles, so that a substring is found without reading every
--- title. It holds nothing of its own (content = books, kept by the triggers
--- below), so the state hash and snapshots ignore it.
+-- title. It holds nothing of its own (content = books), so the state hash
+-- and snapshots ignore it; the state machine (catalog_db.c) indexes each
+-- book it adds, and the whole table at once after the seed, a snapshot
+-- install, or in a data file made before the index.
 CREATE VIRTUAL TABLE IF NOT EXISTS books_title_fts
     USING fts5 (title, content = 'books', content_rowid = 'id', tokenize = 'trigram');
-CREATE TRIGGER IF NOT EXISTS books_title_fts_insert AFTER INSERT ON books BEGIN
-    INSERT INTO books_title_fts (rowid, title) VALUES (new.id, new.title);
-END;
-CREATE TRIGGER IF NOT EXISTS books_title_fts_delete AFTER DELETE ON books BEGIN
-    INSERT INTO books_title_fts (books_title_fts, rowid, title) VALUES ('delete', old.id, old.title);
-END;
-CREATE TRIGGER IF NOT EXISTS books_title_fts_update AFTER UPDATE OF title ON books BEGIN
-    INSERT INTO books_title_fts (books_title_fts, rowid, title) VALUES ('delete', old.id, old.title);
-    INSERT INTO books_title_fts (rowid, title) VALUES (new.id, new.title);
-END;
--- A data file made before the index has books and an empty index: filled
--- once, when a replica opens it (a no-op afterwards).
-INSERT INTO books_title_fts (books_title_fts) SELECT 'rebuild'
-    WHERE NOT EXISTS (SELECT 1 FROM books_title_fts_docsize) AND EXISTS (SELECT 1 FROM books);
 
 -- One row per stock decrement, keyed by the purchase's idempotency key, so
 -- a retried decrement returns the first answer and takes nothing more. The
