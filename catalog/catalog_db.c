@@ -416,21 +416,10 @@ json_object *catalog_db_page_json(const fcgi_page_query *pq)
     page_plan_make(&p, pq);
     if (page_read(&p, &total, &books) != 0)
         return NULL;
-    json_object *o = json_object_new_object(), *jt = json_object_new_int64(total);
-    json_object *jp = json_object_new_int64(pq->page), *jk = json_object_new_int64(pq->per_page);
-    if (!o || !jt || !jp || !jk) {
-        json_object_put(o);
-        json_object_put(books);
-        json_object_put(jt);
-        json_object_put(jp);
-        json_object_put(jk);
-        return NULL;
-    }
-    json_object_object_add(o, "books", books);
-    json_object_object_add(o, "total", jt);
-    json_object_object_add(o, "page", jp);
-    json_object_object_add(o, "per_page", jk);
-    return o;
+    static const char *const names[] = {"books", "total", "page", "per_page"};
+    json_object *values[] = {books, json_object_new_int64(total), json_object_new_int64(pq->page),
+                             json_object_new_int64(pq->per_page)};
+    return fcgi_json_object_of(4, names, values);
 }
 
 json_object *catalog_db_topics_json(void)
@@ -721,23 +710,13 @@ int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
 json_object *catalog_dump(void *ctx, sqlite3 *handle)
 {
     (void)ctx;
-    json_object *o = json_object_new_object();
-    json_object *books = fcgi_db_dump_rows(handle, "SELECT " BOOK_COLS " FROM books ORDER BY id");
-    json_object *purchases = fcgi_db_dump_rows(
-        handle, "SELECT key, book_id, title, price_cents, pos FROM purchases ORDER BY key");
-    json_object *keys =
-        fcgi_db_dump_rows(handle, "SELECT key, book_id, pos FROM write_keys ORDER BY key");
-    if (!o || !books || !purchases || !keys) {
-        json_object_put(o);
-        json_object_put(books);
-        json_object_put(purchases);
-        json_object_put(keys);
-        return NULL;
-    }
-    json_object_object_add(o, "books", books);
-    json_object_object_add(o, "purchases", purchases);
-    json_object_object_add(o, "write_keys", keys);
-    return o;
+    static const char *const names[] = {"books", "purchases", "write_keys"};
+    json_object *values[] = {
+        fcgi_db_dump_rows(handle, "SELECT " BOOK_COLS " FROM books ORDER BY id"),
+        fcgi_db_dump_rows(handle,
+                          "SELECT key, book_id, title, price_cents, pos FROM purchases ORDER BY key"),
+        fcgi_db_dump_rows(handle, "SELECT key, book_id, pos FROM write_keys ORDER BY key")};
+    return fcgi_json_object_of(3, names, values);
 }
 
 int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size_t errlen)
