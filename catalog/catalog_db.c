@@ -6,19 +6,23 @@
  *   {"op":"restock","id":2,"count":25}    quantity+count
  *   {"op":"price","id":1,"cents":3950}    sets the price
  *   {"op":"add","id":7,"title":..,"topic":..,"cents":..,"quantity":..}
- * Applying one touches nothing but these tables and the entry, so every
- * replica that applies the same log reaches the same state. */
+ * Applying one touches nothing but these tables (and the index of the
+ * titles, schema.sql) and the entry, so every replica that applies the same
+ * log reaches the same state. */
 #include "catalog_db.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fcgi_db.h"
 #include "fcgi_json.h"
 #include "fcgi_log.h"
+#include "fcgi_page.h"
 
 static sqlite3 *db;
 static _Thread_local sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
@@ -152,29 +156,286 @@ json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limi
     return fcgi_db_objects(st);
 }
 
-json_object *catalog_db_all_json(void)
+/* Appends the book of the statement's row to arr: 0, or -1. */
+static int append_book(json_object *arr, sqlite3_stmt *st)
 {
-    sqlite3_stmt *st = fcgi_db_stmt(db, &st_all, "SELECT " BOOK_COLS " FROM books ORDER BY id");
-    json_object *arr = json_object_new_array();
-    if (!st || !arr) {
-        json_object_put(arr);
-        return NULL;
-    }
-    int rc;
     catalog_book b;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        read_book(st, &b);
-        json_object *o = catalog_book_json(&b);
-        if (!o)
-            break;
-        json_object_array_add(arr, o);
+    read_book(st, &b);
+    json_object *o = catalog_book_json(&b);
+    if (!o || json_object_array_add(arr, o) != 0) {
+        json_object_put(o);
+        return -1;
     }
+    return 0;
+}
+
+/* Steps a bound statement over BOOK_COLS rows to its end: the books as a
+ * JSON array, or NULL on a database or allocation error. Resets it. */
+static json_object *books_array(sqlite3_stmt *st)
+{
+    json_object *arr = json_object_new_array();
+    int rc = arr ? SQLITE_ROW : SQLITE_NOMEM;
+    while (rc == SQLITE_ROW && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (append_book(arr, st) != 0)
+            rc = SQLITE_NOMEM;
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         json_object_put(arr);
         return NULL;
     }
     return arr;
+}
+
+json_object *catalog_db_all_json(void)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_all, "SELECT " BOOK_COLS " FROM books ORDER BY id");
+    return st ? books_array(st) : NULL;
+}
+
+/* ---- pages and topics (GET /browse, GET /topics) ---- */
+
+/* The ORDER BY of each fcgi_page_sorts entry: the field, then the id as a
+ * tiebreak, so that pages never overlap; a '-' sort is the exact reverse.
+ * schema.sql has an index for each (books_title, books_price, ...). */
+static_assert(FCGI_SORT_ID_DESC == (FCGI_SORT_ID ^ 1) &&
+                  FCGI_SORT_QUANTITY_DESC == (FCGI_SORT_QUANTITY ^ 1),
+              "each sort's reverse is its index ^ 1");
+static const char *const page_order[FCGI_SORT_COUNT] = {
+    "id", "id DESC", "title, id", "title DESC, id DESC", "price_cents, id",
+    "price_cents DESC, id DESC", "quantity, id", "quantity DESC, id DESC",
+};
+
+/* The number of UTF-8 characters in s. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* q as a LIKE pattern matching it anywhere in the title: '%', '_' and the
+ * escape character (a backslash) taken literally. out holds 2 * len + 3 bytes. */
+static void like_pattern(const char *q, char *out)
+{
+    *out++ = '%';
+    for (; *q; q++) {
+        if (*q == '%' || *q == '_' || *q == '\\')
+            *out++ = '\\';
+        *out++ = *q;
+    }
+    *out++ = '%';
+    *out = 0;
+}
+
+/* q as an FTS5 phrase: its trigrams in a row, so every title holding q in
+ * any case (and a few more, as the index folds non-ASCII letters too). In
+ * double quotes, each one inside doubled. out holds 2 * len + 3 bytes. */
+static void match_phrase(const char *q, char *out)
+{
+    *out++ = '"';
+    for (; *q; q++) {
+        if (*q == '"')
+            *out++ = '"';
+        *out++ = *q;
+    }
+    *out++ = '"';
+    *out = 0;
+}
+
+/* Binds to a named parameter when the statement has it: 0, or -1. */
+static int bind_text(sqlite3_stmt *st, const char *name, const char *text)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    return i == 0 || sqlite3_bind_text(st, i, text, -1, SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
+}
+
+static int bind_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    return i == 0 || sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : -1;
+}
+
+/* One page query as SQL: its WHERE clause and the values to bind. */
+typedef struct page_plan {
+    const fcgi_page_query *pq;
+    char where[128];
+    char like[FCGI_PAGE_TEXT_MAX * 2 + 3], match[FCGI_PAGE_TEXT_MAX * 2 + 3];
+} page_plan;
+
+/* The plan that reads the books in the page's order: the filters as a
+ * WHERE clause ("" without any); q matches as LIKE does (a substring, ASCII
+ * letters in any case). */
+static void page_plan_make(page_plan *p, const fcgi_page_query *pq)
+{
+    p->pq = pq;
+    like_pattern(pq->q, p->like);
+    match_phrase(pq->q, p->match);
+    snprintf(p->where, sizeof p->where, "%s%s%s%s", pq->topic[0] || pq->q[0] ? " WHERE " : "",
+             pq->topic[0] ? "topic = :topic" : "", pq->topic[0] && pq->q[0] ? " AND " : "",
+             pq->q[0] ? "title LIKE :like ESCAPE '\\'" : "");
+}
+
+/* Prepares `sql` of the plan with every value it names bound (:limit and
+ * :offset as given). NULL on error (logged); the caller finalizes it. */
+static sqlite3_stmt *plan_stmt(const page_plan *p, const char *sql, int64_t limit, int64_t offset)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        bind_text(st, ":topic", p->pq->topic) != 0 || bind_text(st, ":like", p->like) != 0 ||
+        bind_text(st, ":match", p->match) != 0 || bind_int(st, ":limit", limit) != 0 ||
+        bind_int(st, ":offset", offset) != 0) {
+        LOG_ERROR("page query: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* How many books the plan's filters select: 0 with *total, or -1. */
+static int plan_total(const page_plan *p, int64_t *total)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM books%s", p->where);
+    sqlite3_stmt *st = plan_stmt(p, sql, 0, 0);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Candidates (titles the trigram index may hold q in) up to which q is
+ * looked up there; beyond, reading the titles in the page's order finds a
+ * page sooner. */
+#define PAGE_INDEXED_MAX 5000
+
+/* q of 3 characters or more, looked up in the trigram index of the titles
+ * (books_title_fts): its candidates, read in the page's order and checked
+ * here against q as LIKE has it (the index also folds non-ASCII letters)
+ * and the topic, are counted and the page kept. One query, a few rows when
+ * q is rare. 1 when answered (*total, *books), 0 when q has more than
+ * PAGE_INDEXED_MAX candidates, -1 on an error. */
+static int page_by_title_index(const page_plan *p, int64_t *total, json_object **books)
+{
+    const fcgi_page_query *pq = p->pq;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT " BOOK_COLS ", title LIKE :like ESCAPE '\\' AND (:topic = '' OR topic = "
+             ":topic) FROM books WHERE id IN (SELECT rowid FROM books_title_fts WHERE "
+             "books_title_fts MATCH :match LIMIT :limit) ORDER BY %s",
+             page_order[pq->sort]);
+    sqlite3_stmt *st = plan_stmt(p, sql, PAGE_INDEXED_MAX + 1, 0);
+    json_object *arr = json_object_new_array();
+    int64_t first = (pq->page - 1) * pq->per_page, seen = 0, hits = 0;
+    int rc = st && arr ? SQLITE_OK : SQLITE_NOMEM;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        seen++;
+        if (!sqlite3_column_int(st, 6)) /* not q as LIKE has it, or another topic */
+            continue;
+        if (hits >= first && hits < first + pq->per_page && append_book(arr, st) != 0)
+            rc = SQLITE_NOMEM;
+        hits++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE || seen > PAGE_INDEXED_MAX) {
+        json_object_put(arr);
+        return rc == SQLITE_DONE ? 0 : -1;
+    }
+    *total = hits;
+    *books = arr;
+    return 1;
+}
+
+/* A new array of arr's elements in reverse order (arr is released), or NULL. */
+static json_object *reversed(json_object *arr)
+{
+    size_t n = arr ? json_object_array_length(arr) : 0;
+    json_object *out = arr ? json_object_new_array_ext((int)n) : NULL;
+    for (size_t i = n; out && i-- > 0;) {
+        json_object *o = json_object_get(json_object_array_get_idx(arr, i));
+        if (json_object_array_add(out, o) != 0) {
+            json_object_put(o);
+            json_object_put(out);
+            out = NULL;
+        }
+    }
+    json_object_put(arr);
+    return out;
+}
+
+/* The page's books; none (without a query) when it starts past the end.
+ * An index walk skips the rows before the page, so a page in the second
+ * half is read from the far end: in the reverse order (each sort's '-'
+ * twin, the exact reverse since ids break ties), skipping the rows after
+ * it, then turned around. total was counted in the same read transaction. */
+static json_object *page_books(const page_plan *p, int64_t total)
+{
+    const fcgi_page_query *pq = p->pq;
+    int64_t offset = (pq->page - 1) * pq->per_page, limit = pq->per_page;
+    if (offset >= total)
+        return json_object_new_array();
+    int from_end = offset > total / 2;
+    if (from_end) {
+        int64_t end = offset + limit < total ? offset + limit : total;
+        limit = end - offset;
+        offset = total - end;
+    }
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT " BOOK_COLS " FROM books%s ORDER BY %s LIMIT :limit OFFSET :offset",
+             p->where, page_order[from_end ? pq->sort ^ 1 : pq->sort]);
+    sqlite3_stmt *st = plan_stmt(p, sql, limit, offset);
+    json_object *books = st ? books_array(st) : NULL;
+    sqlite3_finalize(st);
+    return from_end ? reversed(books) : books;
+}
+
+/* The page and the total of the books the plan selects: 0, or -1. */
+static int page_read(const page_plan *p, int64_t *total, json_object **books)
+{
+    if (utf8_chars(p->pq->q) >= 3) {
+        int rc = page_by_title_index(p, total, books);
+        if (rc != 0)
+            return rc > 0 ? 0 : -1;
+    }
+    if (plan_total(p, total) != 0)
+        return -1;
+    *books = page_books(p, *total);
+    return *books ? 0 : -1;
+}
+
+json_object *catalog_db_page_json(const fcgi_page_query *pq)
+{
+    page_plan p;
+    int64_t total = 0;
+    json_object *books = NULL;
+    page_plan_make(&p, pq);
+    if (page_read(&p, &total, &books) != 0)
+        return NULL;
+    static const char *const names[] = {"books", "total", "page", "per_page"};
+    json_object *values[] = {books, json_object_new_int64(total), json_object_new_int64(pq->page),
+                             json_object_new_int64(pq->per_page)};
+    return fcgi_json_object_of(4, names, values);
+}
+
+json_object *catalog_db_topics_json(void)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT topic, COUNT(*) AS count FROM books GROUP BY topic "
+                           "ORDER BY topic",
+                           -1, &st, NULL) != SQLITE_OK) {
+        LOG_ERROR("topics query: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    json_object *topics = fcgi_db_objects(st);
+    sqlite3_finalize(st);
+    return topics;
 }
 
 /* Inserts one book; used by the seed and by the "add" entry. */
@@ -218,48 +479,26 @@ static int64_t parse_cents(const char *s)
     return *end ? -1 : cents;
 }
 
-int catalog_db_seed(const char *path, char *err, size_t errlen)
+/* Imports the seed file's books (the caller holds the write lock). 0, or -1
+ * with "file:line: reason" in err. */
+static int seed_rows(const char *path, char *err, size_t errlen)
 {
-    sqlite3_stmt *count = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM books", -1, &count, NULL) != SQLITE_OK ||
-        sqlite3_step(count) != SQLITE_ROW) {
-        snprintf(err, errlen, "count books: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(count);
-        return -1;
-    }
-    int64_t have = sqlite3_column_int64(count, 0);
-    sqlite3_finalize(count);
-    if (have > 0)
-        return 0;
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    /* BEGIN IMMEDIATE: replicas' processes start together; one seeds, the
-     * others find the books there once they get the lock. */
-    if (fcgi_db_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0) {
-        fclose(f);
-        return -1;
-    }
     char line[1024];
     int lineno = 0, rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM books", -1, &count, NULL) != SQLITE_OK ||
-        sqlite3_step(count) != SQLITE_ROW)
-        rc = -1;
-    else if (sqlite3_column_int64(count, 0) > 0)
-        lineno = -1; /* someone else seeded meanwhile */
-    sqlite3_finalize(count);
-    while (rc == 0 && lineno >= 0 && fgets(line, sizeof line, f)) {
+    while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         line[strcspn(line, "\r\n")] = 0;
         if (line[0] == '#' || line[0] == 0)
             continue;
-        char *field[5], *save = NULL, *p = line;
+        char *field[5], *p = line;
         int nf = 0;
         for (char *t; nf < 5 && (t = strsep(&p, "\t")) != NULL;)
             field[nf++] = t;
-        (void)save;
         char *idend, *qend;
         long long id = nf == 5 ? strtoll(field[0], &idend, 10) : -1;
         long long qty = nf == 5 ? strtoll(field[4], &qend, 10) : -1;
@@ -275,6 +514,65 @@ int catalog_db_seed(const char *path, char *err, size_t errlen)
         }
     }
     fclose(f);
+    return rc;
+}
+
+/* Whether there are books, and whether the title index has any: 0, or -1. */
+static int start_state(int *have_books, int *have_index, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT EXISTS (SELECT 1 FROM books), "
+                                "EXISTS (SELECT 1 FROM books_title_fts_docsize)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *have_books = sqlite3_column_int(st, 0);
+        *have_index = sqlite3_column_int(st, 1);
+    }
+    if (rc != SQLITE_ROW)
+        snprintf(err, errlen, "read the catalog: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Indexes every title anew (books_title_fts, schema.sql). 0, or -1 with why. */
+static int rebuild_title_index(sqlite3 *handle, char *err, size_t errlen)
+{
+    return fcgi_db_exec(handle, "INSERT INTO books_title_fts (books_title_fts) VALUES ('rebuild')",
+                        err, errlen);
+}
+
+/* How long a starting process waits for another one of its replica that
+ * holds the write lock to import the seed or index the titles. */
+#define START_LOCK_WAIT_S 120
+
+/* BEGIN IMMEDIATE, waiting out such a process (each attempt waits the
+ * busy timeout). 0, or -1 with why. */
+static int begin_at_start(char *err, size_t errlen)
+{
+    time_t deadline = time(NULL) + START_LOCK_WAIT_S;
+    while (fcgi_db_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+        if (sqlite3_errcode(db) != SQLITE_BUSY || time(NULL) > deadline)
+            return -1;
+    return 0;
+}
+
+int catalog_db_seed(const char *path, char *err, size_t errlen)
+{
+    int books, indexed;
+    if (start_state(&books, &indexed, err, errlen) != 0)
+        return -1;
+    if (books && indexed)
+        return 0;
+    /* A replica's processes start together: one imports and indexes, the
+     * others find it done once they get the lock. */
+    if (begin_at_start(err, errlen) != 0)
+        return -1;
+    int rc = start_state(&books, &indexed, err, errlen);
+    if (rc == 0 && !books)
+        rc = seed_rows(path, err, errlen);
+    if (rc == 0 && (!books || !indexed))
+        rc = rebuild_title_index(db, err, errlen);
     if (rc == 0)
         rc = fcgi_db_exec(db, "COMMIT", err, errlen);
     if (rc != 0) {
@@ -284,6 +582,18 @@ int catalog_db_seed(const char *path, char *err, size_t errlen)
     return rc;
 }
 
+/* Indexes the title of a book just added (books_title_fts). 0, or -1. */
+static int index_title(sqlite3 *handle, int64_t id, const char *title)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(handle, "INSERT INTO books_title_fts (rowid, title) VALUES (?, ?)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_bind_int64(st, 1, id) == SQLITE_OK &&
+        sqlite3_bind_text(st, 2, title, -1, SQLITE_STATIC) == SQLITE_OK)
+        rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
 
 int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char *err,
                   size_t errlen)
@@ -339,7 +649,8 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
         const char *title = fcgi_json_str(op, "title"), *topic = fcgi_json_str(op, "topic");
         int64_t cents = fcgi_json_int(op, "cents", -1), qty = fcgi_json_int(op, "quantity", -1);
         if (!title || !topic || cents < 1 || qty < 0 ||
-            insert_book(handle, id, title, topic, cents, qty, pos) != 0 || record_key(handle, op, id, pos) != 0)
+            insert_book(handle, id, title, topic, cents, qty, pos) != 0 ||
+            index_title(handle, id, title) != 0 || record_key(handle, op, id, pos) != 0)
             goto fail;
         return 0;
     }
@@ -399,23 +710,13 @@ int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
 json_object *catalog_dump(void *ctx, sqlite3 *handle)
 {
     (void)ctx;
-    json_object *o = json_object_new_object();
-    json_object *books = fcgi_db_dump_rows(handle, "SELECT " BOOK_COLS " FROM books ORDER BY id");
-    json_object *purchases = fcgi_db_dump_rows(
-        handle, "SELECT key, book_id, title, price_cents, pos FROM purchases ORDER BY key");
-    json_object *keys =
-        fcgi_db_dump_rows(handle, "SELECT key, book_id, pos FROM write_keys ORDER BY key");
-    if (!o || !books || !purchases || !keys) {
-        json_object_put(o);
-        json_object_put(books);
-        json_object_put(purchases);
-        json_object_put(keys);
-        return NULL;
-    }
-    json_object_object_add(o, "books", books);
-    json_object_object_add(o, "purchases", purchases);
-    json_object_object_add(o, "write_keys", keys);
-    return o;
+    static const char *const names[] = {"books", "purchases", "write_keys"};
+    json_object *values[] = {
+        fcgi_db_dump_rows(handle, "SELECT " BOOK_COLS " FROM books ORDER BY id"),
+        fcgi_db_dump_rows(handle,
+                          "SELECT key, book_id, title, price_cents, pos FROM purchases ORDER BY key"),
+        fcgi_db_dump_rows(handle, "SELECT key, book_id, pos FROM write_keys ORDER BY key")};
+    return fcgi_json_object_of(3, names, values);
 }
 
 int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size_t errlen)
@@ -441,7 +742,8 @@ int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size
                                      purchases, 5, err, errlen) ||
                    fcgi_db_load_rows(handle,
                                      "INSERT INTO write_keys (key, book_id, pos) VALUES (?, ?, ?)",
-                                     keys, 3, err, errlen)
+                                     keys, 3, err, errlen) ||
+                   rebuild_title_index(handle, err, errlen)
                ? -1
                : 0;
 }

@@ -7,6 +7,8 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+struct fcgi_page_query; /* fcgi/fcgi_page.h */
+
 extern const char catalog_schema_sql[]; /* catalog/schema.sql, compiled in */
 
 #define CATALOG_TEXT_MAX 200  /* bytes of a title or a topic */
@@ -28,7 +30,9 @@ typedef struct catalog_purchase {
 void catalog_db_init(sqlite3 *db);
 
 /* Loads the seed file (tab-separated id, title, topic, price, quantity;
- * '#' lines are comments) when the books table is empty. Returns 0 or -1
+ * '#' lines are comments) when the books table is empty, and indexes the
+ * titles when they are not (a data file made before the title index).
+ * Waits for another process of the replica doing the same. Returns 0 or -1
  * with "file:line: reason" in err. */
 int catalog_db_seed(const char *path, char *err, size_t errlen);
 
@@ -47,6 +51,11 @@ int64_t catalog_db_next_id(void);
 json_object *catalog_book_json(const catalog_book *b);
 json_object *catalog_db_search_json(const char *topic);
 json_object *catalog_db_all_json(void);
+/* One page of books: {"books": [book...], "total": N, "page": P,
+ * "per_page": K}, N counting every book the filters select. */
+json_object *catalog_db_page_json(const struct fcgi_page_query *pq);
+/* [{"topic": "...", "count": n}] for every topic, sorted by topic (bytewise). */
+json_object *catalog_db_topics_json(void);
 /* Purchase records with after < pos <= upto in log order, at most limit:
  * [{"key","book_id","title","price_cents","pos"}]. */
 json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limit);

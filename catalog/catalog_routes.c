@@ -12,6 +12,7 @@
 #include "catalog_input.h"
 #include "fcgi_app.h"
 #include "fcgi_log.h"
+#include "fcgi_page.h"
 #include "fcgi_text.h"
 #include "repl.h"
 
@@ -35,7 +36,7 @@ static int64_t capture_id(fcgi_request *req, int i)
 
 /* Answers a read of the whole state (as of one read transaction) only when
  * everything applied here is safe to read (repl_read_end). */
-static int answer_state_read(fcgi_request *req, json_object *(*read)(const char *), const char *arg)
+static int answer_state_read(fcgi_request *req, json_object *(*read)(const void *), const void *arg)
 {
     int64_t applied;
     if (repl_read_begin(repl, &applied) != 0)
@@ -48,15 +49,26 @@ static int answer_state_read(fcgi_request *req, json_object *(*read)(const char 
     return arr ? fcgi_resp_json(req, 200, arr) : fcgi_resp_error(req, 500, "database error");
 }
 
-static json_object *read_search(const char *topic)
+static json_object *read_search(const void *topic)
 {
     return catalog_db_search_json(topic);
 }
 
-static json_object *read_all(const char *unused)
+static json_object *read_all(const void *unused)
 {
     (void)unused;
     return catalog_db_all_json();
+}
+
+static json_object *read_page(const void *pq)
+{
+    return catalog_db_page_json(pq);
+}
+
+static json_object *read_topics(const void *unused)
+{
+    (void)unused;
+    return catalog_db_topics_json();
 }
 
 static int h_search(fcgi_request *req)
@@ -72,6 +84,23 @@ static int h_search(fcgi_request *req)
 static int h_all(fcgi_request *req)
 {
     return answer_state_read(req, read_all, NULL);
+}
+
+/* GET /browse?topic=&q=&page=&per_page=&sort=: one page of the catalog
+ * (fcgi/fcgi_page.h), read like a search: in one read transaction, answered
+ * only when everything applied here is safe. */
+static int h_browse(fcgi_request *req)
+{
+    fcgi_page_query pq;
+    char why[256];
+    if (fcgi_page_parse(req->query, &pq, why, sizeof why) != 0)
+        return fcgi_resp_error(req, 400, "%s", why);
+    return answer_state_read(req, read_page, &pq);
+}
+
+static int h_topics(fcgi_request *req)
+{
+    return answer_state_read(req, read_topics, NULL);
 }
 
 /* Answers book id as a lookup sees it: read in a read transaction, sent
@@ -422,6 +451,8 @@ static int h_add(fcgi_request *req)
 const fcgi_route catalog_routes[] = {
     {"GET", "/search/{topic}", h_search},
     {"GET", "/books", h_all},
+    {"GET", "/browse", h_browse},
+    {"GET", "/topics", h_topics},
     {"POST", "/books", h_add},
     {"GET", "/books/{id}", h_book},
     {"PUT", "/books/{id}/price", h_price},

@@ -8,6 +8,25 @@ CREATE TABLE IF NOT EXISTS books (
     version     INTEGER NOT NULL DEFAULT 0   -- log position of the last write to this book
 );
 CREATE INDEX IF NOT EXISTS books_topic ON books (topic, id);
+-- The catalog pages (GET /browse): one index per sort order, so that a page
+-- is read in order from an index instead of sorting every book, with and
+-- without a topic. IF NOT EXISTS: a data file made before they existed
+-- gets them when a replica opens it.
+CREATE INDEX IF NOT EXISTS books_title ON books (title, id);
+CREATE INDEX IF NOT EXISTS books_price ON books (price_cents, id);
+CREATE INDEX IF NOT EXISTS books_quantity ON books (quantity, id);
+CREATE INDEX IF NOT EXISTS books_topic_title ON books (topic, title, id);
+CREATE INDEX IF NOT EXISTS books_topic_price ON books (topic, price_cents, id);
+CREATE INDEX IF NOT EXISTS books_topic_quantity ON books (topic, quantity, id);
+
+-- Title search (q of the catalog pages, 3 characters or more): a trigram
+-- index of the titles, so that a substring is found without reading every
+-- title. It holds nothing of its own (content = books), so the state hash
+-- and snapshots ignore it; the state machine (catalog_db.c) indexes each
+-- book it adds, and the whole table at once after the seed, a snapshot
+-- install, or in a data file made before the index.
+CREATE VIRTUAL TABLE IF NOT EXISTS books_title_fts
+    USING fts5 (title, content = 'books', content_rowid = 'id', tokenize = 'trigram');
 
 -- One row per stock decrement, keyed by the purchase's idempotency key, so
 -- a retried decrement returns the first answer and takes nothing more. The

@@ -2,6 +2,7 @@
 #include "fcgi_router.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 static int hexval(unsigned char ch)
@@ -15,7 +16,10 @@ static int hexval(unsigned char ch)
     return -1;
 }
 
-int fcgi_url_decode(const char *in, size_t len, char *out, size_t outcap, size_t *outlen)
+/* Percent-decoding; with plus_is_space a '+' is read as a space (query
+ * strings in form encoding). */
+static int decode(const char *in, size_t len, int plus_is_space, char *out, size_t outcap,
+                  size_t *outlen)
 {
     size_t o = 0;
     if (outcap == 0)
@@ -30,6 +34,8 @@ int fcgi_url_decode(const char *in, size_t len, char *out, size_t outcap, size_t
                 return -1;
             ch = (unsigned char)(hi * 16 + lo);
             i += 2;
+        } else if (ch == '+' && plus_is_space) {
+            ch = ' ';
         }
         if (ch == '\0' || o + 1 >= outcap) /* encoded or raw NUL; or no room for the NUL */
             return -1;
@@ -39,6 +45,11 @@ int fcgi_url_decode(const char *in, size_t len, char *out, size_t outcap, size_t
     if (outlen != NULL)
         *outlen = o;
     return 0;
+}
+
+int fcgi_url_decode(const char *in, size_t len, char *out, size_t outcap, size_t *outlen)
+{
+    return decode(in, len, 0, out, outcap, outlen);
 }
 
 /* One '/'-separated segment of (s, len) starting at *pos (just after a '/').
@@ -167,17 +178,79 @@ int fcgi_parse_id(const char *s, size_t len, long long *out)
     return 0;
 }
 
+/* Walks the '&'-separated parameters of a query string: the next non-empty
+ * one from *p (advanced past it), its name (up to '=' or the end) and its
+ * raw value (empty without '='; *has_value says whether there was a '=').
+ * Returns 0 when there is none left. */
+static int next_param(const char **p, const char **name, size_t *nlen, const char **val,
+                      size_t *vlen, int *has_value)
+{
+    while (*p && **p == '&')
+        (*p)++;
+    if (!*p || !**p)
+        return 0;
+    const char *end = strchr(*p, '&');
+    size_t len = end ? (size_t)(end - *p) : strlen(*p);
+    const char *eq = memchr(*p, '=', len);
+    *name = *p;
+    *nlen = eq ? (size_t)(eq - *p) : len;
+    *has_value = eq != NULL;
+    *val = eq ? eq + 1 : *p + len;
+    *vlen = eq ? len - *nlen - 1 : 0;
+    *p = end ? end + 1 : NULL;
+    return 1;
+}
+
+/* The raw value of the first parameter called `name`: 1 (with *has_value
+ * as next_param's), 0 when absent. */
+static int query_find(const char *query, const char *name, const char **val, size_t *vlen,
+                      int *has_value)
+{
+    size_t want = strlen(name), nlen;
+    const char *n;
+    for (const char *p = query; next_param(&p, &n, &nlen, val, vlen, has_value);)
+        if (nlen == want && memcmp(n, name, want) == 0)
+            return 1;
+    return 0;
+}
+
 int fcgi_query_id(const char *query, const char *name, long long *out)
 {
-    size_t nlen = strlen(name);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
-            return fcgi_parse_id(p + nlen + 1, len - nlen - 1, out) == 0 ? 1 : -1;
-        if (len == nlen && strncmp(p, name, nlen) == 0)
-            return -1; /* "name" without a value */
-        p = end ? end + 1 : NULL;
+    const char *val;
+    size_t vlen;
+    int has_value;
+    if (!query_find(query, name, &val, &vlen, &has_value))
+        return 0;
+    return has_value && fcgi_parse_id(val, vlen, out) == 0 ? 1 : -1;
+}
+
+int fcgi_query_text(const char *query, const char *name, char *out, size_t outcap, size_t *outlen)
+{
+    const char *val;
+    size_t vlen;
+    int has_value;
+    if (!query_find(query, name, &val, &vlen, &has_value))
+        return 0;
+    return decode(val, vlen, 1, out, outcap, outlen) == 0 ? 1 : -1;
+}
+
+int fcgi_query_names(const char *query, const char *const *known, char *bad, size_t badcap)
+{
+    const char *n, *val;
+    size_t nlen, vlen;
+    int has_value;
+    for (const char *p = query; next_param(&p, &n, &nlen, &val, &vlen, &has_value);) {
+        size_t k = 0;
+        while (known[k] && !(strlen(known[k]) == nlen && memcmp(known[k], n, nlen) == 0))
+            k++;
+        const char *v2;
+        size_t v2len;
+        int h2;
+        /* unknown, or not the first parameter of that name */
+        if (!known[k] || (query_find(query, known[k], &v2, &v2len, &h2) && v2 != val)) {
+            snprintf(bad, badcap, "%.*s", (int)(nlen < 64 ? nlen : 64), n);
+            return -1;
+        }
     }
     return 0;
 }

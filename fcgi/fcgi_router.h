@@ -54,4 +54,16 @@ int fcgi_parse_id(const char *s, size_t len, long long *out);
  * present but not such a number. */
 int fcgi_query_id(const char *query, const char *name, long long *out);
 
+/* The query-string parameter `name` as text, percent-decoded with '+' read
+ * as a space (form encoding): 1 with out (NUL-terminated, at most outcap-1
+ * bytes) and *outlen set, 0 when absent, -1 for a malformed escape, an
+ * encoded NUL or a value that does not fit. A name without '=' is empty. */
+int fcgi_query_text(const char *query, const char *name, char *out, size_t outcap,
+                    size_t *outlen);
+
+/* 0 when every parameter of the query is one of `known` (NULL-terminated)
+ * and none is given twice; else -1 with the offending name (raw, at most 64
+ * bytes) in bad. Empty parameters ("a=1&&b=2") are ignored. */
+int fcgi_query_names(const char *query, const char *const *known, char *bad, size_t badcap);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "fcgi_log.h"
 #include "fcgi_metrics.h"
+#include "fcgi_page.h"
 #include "fcgi_text.h"
 #include "front.h"
 
@@ -65,6 +66,16 @@ static long long capture_id(fcgi_request *req, const char *what)
     return id;
 }
 
+/* A read that any replica of `tier` answers (nginx's upstream picks one and
+ * moves on from one that cannot serve), relayed as it is. */
+static int replica_read(fcgi_request *req, const char *tier, const char *path)
+{
+    fcgi_http_resp r;
+    int rc = front_call(req, tier, "GET", path, NULL, 0, NULL, &r);
+    fcgi_resp_header(req, "Server-Timing", "%s;dur=%.2f", tier, r.ms);
+    return front_relay(req, rc, &r, tier);
+}
+
 static int h_search(fcgi_request *req)
 {
     const char *topic = req->caps.value[0];
@@ -75,18 +86,35 @@ static int h_search(fcgi_request *req)
         return fcgi_resp_error(req, 400, "topic must be 1 to %d bytes of printable UTF-8",
                                TEXT_MAX);
     snprintf(path, sizeof path, "/catalog/search/%s", enc);
-    fcgi_http_resp r;
-    int rc = front_call(req, "catalog", "GET", path, NULL, 0, NULL, &r);
-    fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f", r.ms);
-    return front_relay(req, rc, &r, "catalog");
+    return replica_read(req, "catalog", path);
 }
 
 static int h_all(fcgi_request *req)
 {
-    fcgi_http_resp r;
-    int rc = front_call(req, "catalog", "GET", "/catalog/books", NULL, 0, NULL, &r);
-    fcgi_resp_header(req, "Server-Timing", "catalog;dur=%.2f", r.ms);
-    return front_relay(req, rc, &r, "catalog");
+    return replica_read(req, "catalog", "/catalog/books");
+}
+
+/* GET /bazar/books?topic=&q=&page=&per_page=&sort=: one page of the
+ * catalog. The query is checked here (fcgi/fcgi_page.h) and passed on in its
+ * canonical form; a catalog replica answers it like a search. Not cached:
+ * a page changes with every write to any of its books. */
+static int h_books(fcgi_request *req)
+{
+    fcgi_page_query pq;
+    char why[256], path[2048];
+    if (fcgi_page_parse(req->query, &pq, why, sizeof why) != 0)
+        return fcgi_resp_error(req, 400, "%s", why);
+    static const char prefix[] = "/catalog/browse?";
+    memcpy(path, prefix, sizeof prefix);
+    if (fcgi_page_format(&pq, path + sizeof prefix - 1, sizeof path - sizeof prefix + 1) != 0)
+        return fcgi_resp_error(req, 400, "query too long");
+    return replica_read(req, "catalog", path);
+}
+
+/* GET /bazar/topics: every topic with its number of books. */
+static int h_topics(fcgi_request *req)
+{
+    return replica_read(req, "catalog", "/catalog/topics");
 }
 
 /* GET /bazar/info/{id}: the cache-aside lookup with a fill lease (see
@@ -238,10 +266,7 @@ static int h_order(fcgi_request *req)
         return 400;
     char path[64];
     snprintf(path, sizeof path, "/order/orders/%lld", id);
-    fcgi_http_resp r;
-    int rc = front_call(req, "order", "GET", path, NULL, 0, NULL, &r);
-    fcgi_resp_header(req, "Server-Timing", "order;dur=%.2f", r.ms);
-    return front_relay(req, rc, &r, "order");
+    return replica_read(req, "order", path);
 }
 
 /* Admin writes (token already checked): a well-formed JSON object, then
@@ -328,7 +353,9 @@ const fcgi_route front_routes[] = {
     {"GET", "/bazar/info/{id}", h_info},
     {"POST", "/bazar/purchase/{id}", h_purchase},
     {"GET", "/bazar/orders/{id}", h_order},
+    {"GET", "/bazar/books", h_books},
     {"POST", "/bazar/books", h_add},
+    {"GET", "/bazar/topics", h_topics},
     {"PUT", "/bazar/books/{id}/price", h_price},
     {"POST", "/bazar/books/{id}/restock", h_restock},
     {"GET", "/health", h_health},

@@ -12,8 +12,9 @@
 # BENCH_MIXED_SECONDS (memory run: request goal, time cap per part), BENCH_SCALE_BOOKS,
 # BENCH_CATCHUP_WRITES / BENCH_CATCHUP_CLIENTS / BENCH_CATCHUP_SECONDS (writes a stopped
 # replica misses, concurrent writers, time cap), BENCH_BIG_ORDERS (orders written into the
-# order log before the big-log purchase runs, full mode only), BENCH_ONLY (comma list of
-# sections to run: main, memory, cacheoff, scale, small, catchup, bigorders; default all).
+# order log before the big-log purchase runs, full mode only), BENCH_PAGE_REQUESTS (catalog
+# page requests of each kind, full mode only), BENCH_ONLY (comma list of sections to run:
+# main, memory, cacheoff, scale, small, catchup, bigorders, pages; default all).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -47,6 +48,7 @@ SCALE_BOOKS="${BENCH_SCALE_BOOKS:-100000}"
 CATCHUP_CLIENTS="${BENCH_CATCHUP_CLIENTS:-8}"
 CATCHUP_SECS="${BENCH_CATCHUP_SECONDS:-180}"
 BIG_ORDERS="${BENCH_BIG_ORDERS:-1000000}"
+PAGE_REQS="${BENCH_PAGE_REQUESTS:-300}"
 ONLY="${BENCH_ONLY:-}"
 
 say() { printf 'bench: %s\n' "$*"; }
@@ -55,13 +57,14 @@ die() {
     exit 1
 }
 
-SECTIONS=" main memory cacheoff scale small catchup bigorders "
+SECTIONS=" main memory cacheoff scale small catchup bigorders pages "
 for sec in ${ONLY//,/ }; do
     [[ "$SECTIONS" == *" $sec "* ]] || die "BENCH_ONLY: unknown section '$sec' (known:$SECTIONS)"
 done
 want() { [[ -z "$ONLY" || ",$ONLY," == *",$1,"* ]]; } # SECTION: is it part of this run?
-for n in "$CATCHUP_WRITES" "$CATCHUP_CLIENTS" "$CATCHUP_SECS" "$BIG_ORDERS"; do
-    [[ "$n" =~ ^[1-9][0-9]{0,8}$ ]] || die "BENCH_CATCHUP_* and BENCH_BIG_ORDERS must be positive integers"
+for n in "$CATCHUP_WRITES" "$CATCHUP_CLIENTS" "$CATCHUP_SECS" "$BIG_ORDERS" "$PAGE_REQS"; do
+    [[ "$n" =~ ^[1-9][0-9]{0,8}$ ]] ||
+        die "BENCH_CATCHUP_*, BENCH_BIG_ORDERS and BENCH_PAGE_REQUESTS must be positive integers"
 done
 
 for tool in wrk nginx spawn-fcgi redis-server curl cc; do
@@ -559,6 +562,27 @@ if [[ $MODE == full ]] && want bigorders; then
     done
     cluster_stop
     VARD=$BO_VARD
+    cluster_stop
+fi
+
+if [[ $MODE == full ]] && want pages; then
+    # === 7. catalog pages: GET /bazar/books and GET /bazar/topics on SCALE_BOOKS books ======
+    # A generated catalog of topics of 1,000 books each (100 topics at 100,000 books), imported
+    # on first start; one connection, the request kinds of tests/bench/pages.py in turn (page
+    # sorts, a topic, q, /bazar/topics), each answer checked. Not in --smoke: the import alone
+    # takes longer than the smoke run may.
+    per_topic=$((SCALE_BOOKS >= 20000 ? 1000 : 100))
+    ((SCALE_BOOKS >= 3 * per_topic)) || die "BENCH_SCALE_BOOKS must be at least 300 for the pages section"
+    TSV="$STATE/books-$SCALE_BOOKS-pages.tsv"
+    "$PY" "$HERE/gen_books.py" "$SCALE_BOOKS" "$REPO/catalog/books.tsv" "$per_topic" >"$TSV"
+    cluster_start c33pages on 3 3 "seed_file = $TSV"
+    {
+        echo "pages_books=$SCALE_BOOKS"
+        echo "pages_per_topic=$per_topic"
+        echo "pages_db_bytes=$(stat -c %s "$VARD/data/catalog-1.db")"
+    } >>"$OUT/meta.env"
+    "$PY" "$HERE/pages.py" --port "$PUB" --books "$SCALE_BOOKS" --per-topic "$per_topic" \
+        --requests "$PAGE_REQS" --csv "$OUT/pages.csv" || die "catalog pages failed or answered wrongly"
     cluster_stop
 fi
 

@@ -65,6 +65,7 @@ seed = read_csv("seed.csv")
 thr = read_csv("throughput.csv")
 hm = read_csv("hitmiss.csv")
 mem = read_csv("memory.csv")
+pages = read_csv("pages.csv")
 
 
 def wrk(setup, op, conns):
@@ -150,6 +151,11 @@ if scale:
         if small and big:
             add_min("%s req/s, %s books / 7 books (cache off, 16 conns)" % (label, scale),
                     100 * big / small, 80, "%", "%.0f")
+for r in pages:
+    if r["kind"] in ("first", "title", "-price", "topic", "q"):
+        add_max("catalog page p50 (GET /bazar/books, %s, %s books)" % (
+            r["kind"], "{:,}".format(int(r["books"]))), num(r["p50_ms"]), 5.0, " ms", "%.2f",
+            " (p99 %s ms)" % r["p99_ms"])
 cu_s, cu_n = num(meta.get("catchup_s")), meta.get("catchup_writes")
 if cu_s is not None and cu_n:
     # "< 2 s": a strict bound, so not add_max's "<=".
@@ -370,6 +376,22 @@ if scale:
                          f2(b["p50_ms"])])
     md.append(table(["operation", "7 books req/s", scale + " books req/s", "ratio",
                      "7 books p50 ms", scale + " books p50 ms"], rows) + "\n")
+
+if pages:
+    md.append("## Catalog pages: %s books\n" % "{:,}".format(int(meta.get("pages_books", 0))))
+    md.append("GET /bazar/books and GET /bazar/topics (tests/bench/pages.py) on a generated "
+              "catalog of topics of %s books (%s MB per catalog replica), imported on first "
+              "start; the 3+3 cluster, one connection, the kinds in turn, per_page=20 at a "
+              "random page of what each selects. first: page 1 by id; title, -price, "
+              "quantity: those sorts; topic: one topic by price; q: \"number <random id>\" "
+              "(from one title to 11,111); q-broad: \"volume\", in every title, by title; "
+              "topics: every topic with its count. Client time, and the catalog's share "
+              "(Server-Timing).\n" % (meta.get("pages_per_topic", "-"),
+                                       f2(num(meta.get("pages_db_bytes", 0)) / 1e6)))
+    md.append(table(["kind", "requests", "p50 ms", "p99 ms", "mean ms", "catalog p50 ms",
+                     "catalog p99 ms"],
+                    [[r["kind"], r["n"], r["p50_ms"], r["p99_ms"], r["mean_ms"],
+                      r["catalog_p50_ms"], r["catalog_p99_ms"]] for r in pages]) + "\n")
 
 if mem:
     md.append("## Memory (RSS of every process of the 3+3 cluster)\n")

@@ -480,6 +480,9 @@ def test_restarted_replica_installs_snapshot_when_log_is_trimmed(make_cluster):
     c = make_cluster(conf_extra={"log_retention": 50})
     victim = backup_of(c, "catalog")
     signal_replica(c, "catalog", victim, signal.SIGKILL)
+    r = c.admin("POST", "/bazar/books", {"title": "Snapshot Survivor", "topic": "snapshots",
+                                         "price": 3.5, "quantity": 1})
+    assert r.status == 201, describe(r)
     for _ in range(200):
         r = c.admin("POST", "/bazar/books/6/restock", {"count": 1})
         assert r.status == 200, describe(r)
@@ -491,6 +494,11 @@ def test_restarted_replica_installs_snapshot_when_log_is_trimmed(make_cluster):
     assert r.status == 200
     st = wait_converged(c)
     assert replica_quantity(c, victim, 6) == r.body["quantity"]
+    # the installed state's title index (catalog pages' q): the book added while it was
+    # down, and a seed book
+    for q, book in (("survivor", "Snapshot Survivor"), ("rpcs+for", "RPCs for Noobs.")):
+        r = c.internal("GET", "/replica/catalog/%d/browse?q=%s" % (victim, q))
+        assert r.status == 200 and [b["title"] for b in r.body["books"]] == [book], describe(r)
 
 
 def kill_order_primary_in_crash_window(c, ledger, key, taken_quantity):

@@ -52,6 +52,18 @@ PUBLIC = [
     ("topic surrogate", "GET", "/bazar/search/%ed%a0%80", None, None, 400),
     ("topic NUL", "GET", "/bazar/search/a%00b", None, None, 400),
     ("topic newline", "GET", "/bazar/search/a%0ab", None, None, 400),
+    # catalog pages
+    ("page 2^63", "GET", "/bazar/books?page=9223372036854775808", None, None, 400),
+    ("page sql", "GET", "/bazar/books?page=1;DROP%20TABLE%20books", None, None, 400),
+    ("sort sql", "GET", "/bazar/books?sort=id;DROP%20TABLE%20books", None, None, 400),
+    ("sort injection", "GET", "/bazar/books?sort=title%2C(SELECT%201)", None, None, 400),
+    ("q 1 MB", "GET", "/bazar/books?q=" + "a" * (1 << 20), None, None, 414),
+    ("q 201 bytes", "GET", "/bazar/books?q=" + "a" * 201, None, None, 400),
+    ("q invalid utf-8", "GET", "/bazar/books?q=%ff%fe%fd", None, None, 400),
+    ("q NUL", "GET", "/bazar/books?q=a%00b", None, None, 400),
+    ("topic bad escape", "GET", "/bazar/books?topic=%zz", None, None, 400),
+    ("pages unknown parameter", "GET", "/bazar/books?drop=1", None, None, 400),
+    ("pages repeated parameter", "GET", "/bazar/books?page=1&page=1", None, None, 400),
     # purchases and orders
     ("purchase -1", "POST", "/bazar/purchase/-1", None, None, 400),
     ("purchase abc", "POST", "/bazar/purchase/abc", None, None, 400),

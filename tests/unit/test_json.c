@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "../../fcgi/fcgi_app.h" /* the asan build drops -Ifcgi */
+#include "../../fcgi/fcgi_json.h"
 
 static char why[128];
 
@@ -148,6 +149,20 @@ static void test_now_ms_monotonic(void **state)
     assert_true(b >= a);
 }
 
+static void test_object_of(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"a", "b"};
+    json_object *values[] = {json_object_new_int(1), json_object_new_string("x")};
+    json_object *o = fcgi_json_object_of(2, names, values);
+    assert_non_null(o);
+    assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                        "{\"a\":1,\"b\":\"x\"}");
+    json_object_put(o);
+    json_object *missing[] = {json_object_new_int(1), NULL}; /* released: ASan would tell */
+    assert_null(fcgi_json_object_of(2, names, missing));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_len_respected),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_now_ms_monotonic),
+        cmocka_unit_test(test_object_of),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,48 @@ static void test_query_id(void **state)
     assert_int_equal(v, -5);
 }
 
+static void test_query_text(void **state)
+{
+    (void)state;
+    char out[8];
+    size_t len = 99;
+    assert_int_equal(fcgi_query_text("q=a+b%2Bc&x=1", "q", out, sizeof out, &len), 1);
+    assert_string_equal(out, "a b+c"); /* '+' is a space, %2B a plus */
+    assert_int_equal(len, 5);
+    assert_int_equal(fcgi_query_text("q=&x=1", "q", out, sizeof out, &len), 1);
+    assert_int_equal(len, 0);
+    assert_int_equal(fcgi_query_text("q", "q", out, sizeof out, &len), 1); /* no '=': empty */
+    assert_int_equal(len, 0);
+    assert_int_equal(fcgi_query_text("qq=1&&q=%C3%A9", "q", out, sizeof out, &len), 1);
+    assert_string_equal(out, "\xc3\xa9");
+    assert_int_equal(fcgi_query_text("x=1", "q", out, sizeof out, &len), 0);
+    assert_int_equal(fcgi_query_text("", "q", out, sizeof out, &len), 0);
+    assert_int_equal(fcgi_query_text("q=%zz", "q", out, sizeof out, &len), -1);
+    assert_int_equal(fcgi_query_text("q=a%2", "q", out, sizeof out, &len), -1);
+    assert_int_equal(fcgi_query_text("q=a%00b", "q", out, sizeof out, &len), -1);
+    assert_int_equal(fcgi_query_text("q=12345678", "q", out, sizeof out, &len), -1); /* 8 > 7 */
+    assert_int_equal(fcgi_query_text("q=1234567", "q", out, sizeof out, &len), 1);
+}
+
+static void test_query_names(void **state)
+{
+    (void)state;
+    const char *const known[] = {"page", "sort", NULL};
+    char bad[16] = "";
+    assert_int_equal(fcgi_query_names("", known, bad, sizeof bad), 0);
+    assert_int_equal(fcgi_query_names("page=1&sort=id", known, bad, sizeof bad), 0);
+    assert_int_equal(fcgi_query_names("&page=1&&sort&", known, bad, sizeof bad), 0);
+    assert_int_equal(fcgi_query_names("page=1&pag=2", known, bad, sizeof bad), -1);
+    assert_string_equal(bad, "pag");
+    assert_int_equal(fcgi_query_names("page=1&sort=id&page=2", known, bad, sizeof bad), -1);
+    assert_string_equal(bad, "page"); /* given twice */
+    assert_int_equal(fcgi_query_names("page&page", known, bad, sizeof bad), -1);
+    assert_int_equal(fcgi_query_names("p%61ge=1", known, bad, sizeof bad), -1); /* raw names */
+    assert_string_equal(bad, "p%61ge");
+    assert_int_equal(fcgi_query_names("averyveryverylongname=1", known, bad, sizeof bad), -1);
+    assert_string_equal(bad, "averyveryverylo"); /* truncated to fit */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +341,8 @@ int main(void)
         cmocka_unit_test(test_url_decode),
         cmocka_unit_test(test_parse_id),
         cmocka_unit_test(test_query_id),
+        cmocka_unit_test(test_query_text),
+        cmocka_unit_test(test_query_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
