@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(build-essential pkg-config nginx-light spawn-fcgi libfcgi-dev libsqlite3-dev sqlite3
     redis-server libhiredis-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev python3-pytest
-    curl wrk chromium nodejs iproute2 redis-tools libfaketime "$@")
+    python3-pytest-xdist curl wrk chromium nodejs iproute2 redis-tools libfaketime "$@")
 # Debian's nodejs needs the separate npm package; a nodejs from elsewhere (NodeSource)
 # ships npm itself and conflicts with Debian's.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
