@@ -54,6 +54,7 @@ static const config_opt opts[] = {
     {"clock_drift_ms", OPT_INT, F(clock_drift_ms), 0, 10000, 100, NULL},
     {"log_retention", OPT_LONG, F(log_retention), 10, 1000000000, 50000, NULL},
     {"write_deadline_ms", OPT_INT, F(write_deadline_ms), 0, 60000, 5000, NULL},
+    {"read_deadline_ms", OPT_INT, F(read_deadline_ms), 0, 60000, 5000, NULL},
 };
 
 #undef F

@@ -44,6 +44,7 @@ typedef struct fcgi_config {
     long log_retention;                 /* log entries kept behind the applied position */
     int write_deadline_ms;              /* the front end retries a keyed write that meets a
                                          * failover until this long after it began */
+    int read_deadline_ms;               /* ... and a read, until this long */
 } fcgi_config;
 
 /* Fills every field with its default from the table. */

@@ -66,12 +66,74 @@ static long long capture_id(fcgi_request *req, const char *what)
     return id;
 }
 
+/* A call that meets a failover waits instead of failing: while an attempt
+ * gets no answer or a 5xx (a dead replica, no primary yet, a backup without
+ * a read lease, a write not yet known to be on a majority) it is sent
+ * again, after a back-off of 25 ms doubling to 400 ms, until deadline_ms
+ * after the first attempt; then the caller answers 503 and Retry-After
+ * says when to try again. A read is safe to repeat as it is; a write
+ * carries its Idempotency-Key in `hdr`, so a repeat returns the first
+ * result instead of applying twice, at whichever replica it lands. The
+ * first attempt goes to `first` (a replica named as the primary, or NULL:
+ * `path` too), repeats to `path`, the balanced upstream. *ms accumulates. */
+static int patient_call(fcgi_request *req, const char *peer, const char *method,
+                        const char *first, const char *path, const char *body, size_t len,
+                        const char *hdr, int deadline_ms, double *ms, fcgi_http_resp *r)
+{
+    int rc = -1, backoff = 25;
+    double deadline = fcgi_now_ms() + deadline_ms;
+    *ms = 0;
+    for (int attempt = 0;; attempt++) {
+        rc = front_call(req, peer, method, attempt == 0 && first ? first : path, body, len, hdr,
+                        r);
+        *ms += r->ms;
+        if (rc == 0 && r->status < 500)
+            break;
+        if (fcgi_now_ms() + backoff >= deadline) {
+            LOG_WARN("%s %s failed (%s, %ld) after %d attempts; giving up", method, path,
+                     rc ? r->err : "server error", r->status, attempt + 1);
+            fcgi_resp_header(req, "Retry-After", "1");
+            break;
+        }
+        LOG_WARN("%s %s failed (%s, %ld); trying again", method, path,
+                 rc ? r->err : "server error", r->status);
+        fcgi_http_resp_clear(r);
+        nanosleep(&(struct timespec){0, backoff * 1000000L}, NULL);
+        backoff = backoff * 2 > 400 ? 400 : backoff * 2;
+    }
+    return rc;
+}
+
+/* A keyed write through patient_call, until write_deadline_ms; the key
+ * goes back to the client in the answer. */
+static int keyed_call(fcgi_request *req, const char *peer, const char *method, const char *first,
+                      const char *path, const char *body, size_t len, const char *key,
+                      double *ms, fcgi_http_resp *r)
+{
+    char hdr[160];
+    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
+    int rc = patient_call(req, peer, method, first, path, body, len, hdr,
+                          front_ctx.cfg->write_deadline_ms, ms, r);
+    fcgi_resp_header(req, "Idempotency-Key", "%s", key);
+    return rc;
+}
+
+/* A read through patient_call, until read_deadline_ms. */
+static int read_call(fcgi_request *req, const char *tier, const char *path, fcgi_http_resp *r)
+{
+    double ms;
+    int rc = patient_call(req, tier, "GET", NULL, path, NULL, 0, NULL,
+                          front_ctx.cfg->read_deadline_ms, &ms, r);
+    r->ms = ms;
+    return rc;
+}
+
 /* A read that any replica of `tier` answers (nginx's upstream picks one and
  * moves on from one that cannot serve), relayed as it is. */
 static int replica_read(fcgi_request *req, const char *tier, const char *path)
 {
     fcgi_http_resp r;
-    int rc = front_call(req, tier, "GET", path, NULL, 0, NULL, &r);
+    int rc = read_call(req, tier, path, &r);
     fcgi_resp_header(req, "Server-Timing", "%s;dur=%.2f", tier, r.ms);
     return front_relay(req, rc, &r, tier);
 }
@@ -143,7 +205,7 @@ static int h_info(fcgi_request *req)
     }
     snprintf(path, sizeof path, "/catalog/books/%lld", id);
     fcgi_http_resp r;
-    int rc = front_call(req, "catalog", "GET", path, NULL, 0, NULL, &r);
+    int rc = read_call(req, "catalog", path, &r);
     if (rc == 0 && r.status == 200 && ticket.lease[0]) {
         if (front_ctx.cfg->test_fill_delay_ms) /* test hook: widen the race window */
             nanosleep(&(struct timespec){front_ctx.cfg->test_fill_delay_ms / 1000,
@@ -193,46 +255,6 @@ static int write_key(fcgi_request *req, char key[130])
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(key + 2 * i, 3, "%02x", raw[i]);
     return 0;
-}
-
-/* A keyed write that meets a failover waits instead of failing: while an
- * attempt gets no answer or a 5xx (a dead replica, no primary yet, a write
- * not yet known to be on a majority) it is sent again with the same key,
- * after a back-off of 25 ms doubling to 400 ms, until write_deadline_ms
- * after the first attempt; then the caller answers 503 and Retry-After
- * says when to try again. The key makes a repeat return the first result
- * instead of applying twice, at whichever replica it lands. The first
- * attempt goes to `first` (a replica named as the primary, or NULL: `path`
- * too), repeats to `path`, the balanced upstream. *ms accumulates. */
-static int keyed_call(fcgi_request *req, const char *peer, const char *method, const char *first,
-                      const char *path, const char *body, size_t len, const char *key,
-                      double *ms, fcgi_http_resp *r)
-{
-    char hdr[160];
-    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
-    int rc = -1, backoff = 25;
-    double deadline = fcgi_now_ms() + front_ctx.cfg->write_deadline_ms;
-    *ms = 0;
-    for (int attempt = 0;; attempt++) {
-        rc = front_call(req, peer, method, attempt == 0 && first ? first : path, body, len, hdr,
-                        r);
-        *ms += r->ms;
-        if (rc == 0 && r->status < 500)
-            break;
-        if (fcgi_now_ms() + backoff >= deadline) {
-            LOG_WARN("%s %s failed (%s, %ld) after %d attempts; giving up", method, path,
-                     rc ? r->err : "server error", r->status, attempt + 1);
-            fcgi_resp_header(req, "Retry-After", "1");
-            break;
-        }
-        LOG_WARN("%s %s failed (%s, %ld); retrying with the same key", method, path,
-                 rc ? r->err : "server error", r->status);
-        fcgi_http_resp_clear(r);
-        nanosleep(&(struct timespec){0, backoff * 1000000L}, NULL);
-        backoff = backoff * 2 > 400 ? 400 : backoff * 2;
-    }
-    fcgi_resp_header(req, "Idempotency-Key", "%s", key);
-    return rc;
 }
 
 static int h_purchase(fcgi_request *req)

@@ -39,6 +39,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.cache_ttl_s, 300);
     assert_int_equal(cfg.cache_lease_ms, 1000);
     assert_int_equal(cfg.write_deadline_ms, 5000);
+    assert_int_equal(cfg.read_deadline_ms, 5000);
     assert_int_equal(cfg.redis_timeout_ms, 200);
     assert_string_equal(cfg.admin_token, "");
     assert_true(cfg.body_limit == 65536);
@@ -155,6 +156,7 @@ static void test_int_bounds(void **state)
     assert_int_equal(parse("cache_ttl_s = -1\n"), -1);
     assert_int_equal(parse("cache_lease_ms = 99\n"), -1);
     assert_int_equal(parse("write_deadline_ms = 60001\n"), -1);
+    assert_int_equal(parse("read_deadline_ms = -1\n"), -1);
     assert_int_equal(parse("peer_timeout_ms = 9\n"), -1);
     assert_int_equal(parse("body_limit = 16777217\n"), -1);
     assert_int_equal(parse("body_limit = 0\n"), -1);
