@@ -236,6 +236,16 @@ def free_port():
 # processes
 
 
+def signal_pids(pids, sig):
+    """Sends sig to each pid (one that has exited is skipped); returns pids."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
 def _proc_stat(pid):
     """(state, starttime) of a pid from /proc, or None if it does not exist."""
     try:

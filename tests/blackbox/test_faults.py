@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-from conftest import describe
+from conftest import describe, signal_pids
 
 N = 3
 FAILOVER_TARGET_S = 3.0
@@ -39,12 +39,7 @@ def signal_replica(c, svc, i, sig):
     """Sends sig to every process of replica i (client and peer pool)."""
     pids = c.pids("%s-%d" % (svc, i)) + c.pids("%s-%d.peer" % (svc, i))
     assert pids, "no pids for %s-%d" % (svc, i)
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    return pids
+    return signal_pids(pids, sig)
 
 
 def children_of(parents):

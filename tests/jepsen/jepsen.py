@@ -20,7 +20,6 @@ A suite is several runs (seeds x topologies) for a given time. Exit status
             [--topology single|hosts|both] [--clients C] [--out DIR]"""
 
 import argparse
-import json
 import os
 import sqlite3
 import sys

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 
-from sut import REPLICAS, pool_names
+from sut import REPLICAS, pool_names, signal_pids
 
 PROCESS_KINDS = ["kill", "kill-client", "kill-peer", "pause", "pause-client", "pause-peer", "clock"]
 CLOCK_BOUND_MS = 80  # under the deployment's clock_drift_ms (100): the system must hold
@@ -161,13 +161,7 @@ class Nemesis:
     # ---- the faults
 
     def _signal(self, names, sig):
-        pids = [p for n in names for p in self.sut.pids(n)]
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        return pids
+        return signal_pids([p for n in names for p in self.sut.pids(n)], sig)
 
     def _restart(self, env=None, host=None):
         self.restarts += 1
@@ -198,7 +192,7 @@ class Nemesis:
                 host = self.sut.host_of(t["svc"], t["replica"])
                 return lambda: self._restart(None, host)
             pids = self._signal(names, signal.SIGSTOP)
-            return lambda: [_cont(p) for p in pids]
+            return lambda: signal_pids(pids, signal.SIGCONT)
         front = self.sut.host_of("redis", 0)
         if kind == "redis-kill":
             self._signal(["redis"], signal.SIGKILL)
@@ -210,7 +204,7 @@ class Nemesis:
             return lambda: None
         if kind == "redis-pause":
             pids = self._signal(["redis"], signal.SIGSTOP)
-            return lambda: [_cont(p) for p in pids]
+            return lambda: signal_pids(pids, signal.SIGCONT)
         if kind == "frontend-kill":
             self._signal(["frontend"], signal.SIGKILL)
             return lambda: self._restart(None, front)
@@ -230,13 +224,6 @@ class Nemesis:
         for a, b in pairs:
             s.cut(a, b)
         return lambda: [s.uncut(a, b) for a, b in pairs]
-
-
-def _cont(pid):
-    try:
-        os.kill(pid, signal.SIGCONT)
-    except ProcessLookupError:
-        pass
 
 
 def _show(target):

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "blackbox"))
 import conftest  # noqa: E402  (the black-box harness: Cluster, http_request)
 import netns  # noqa: E402
 
+signal_pids = conftest.signal_pids
 REPLICAS = 3
 RESTART_TIMEOUT = 30  # seconds for a start.sh that does not wait
 
