@@ -33,7 +33,7 @@ import checker  # noqa: E402
 import nemesis  # noqa: E402
 import sut as sutmod  # noqa: E402
 import workload  # noqa: E402
-from report import write_report  # noqa: E402
+from report import write_report, write_suite_summary  # noqa: E402
 
 BOOKS = [0, 1, 2, 3]      # seed books every client works on (book 2 has only 8 copies)
 RESOLVE_SECONDS = 90.0    # bound on resolving unknown writes
@@ -220,7 +220,7 @@ def main(argv=None):
     runs = a.runs if a.runs else (None if a.minutes else 1)
     began = time.monotonic()
     out_root = os.path.abspath(a.out)
-    results, k = [], 0
+    results, summaries, k = [], [], 0
     while True:
         if runs is not None and k >= runs:
             break
@@ -239,11 +239,13 @@ def main(argv=None):
         log("jepsen: seed=%d topology=%s: %d ops, %d faults, %d violations -> %s/report.txt"
             % (seed, top, len(summary["ops"]), len(summary["faults"]), nviol, d))
         results.append((seed, top, nviol, d))
+        summaries.append(summary)
         k += 1
     bad = [r for r in results if r[2]]
     log("jepsen: %d runs, %d with violations, %.1f min%s" % (
         len(results), len(bad), (time.monotonic() - began) / 60,
         "".join("\n  seed=%d topology=%s: %d violations (%s/report.txt)" % r for r in bad)))
+    write_suite_summary(out_root, summaries, time.monotonic() - began)
     return 1 if bad else 0
 
 

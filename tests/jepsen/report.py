@@ -74,3 +74,25 @@ def write_report(out_dir, s):
     slim["ops_by_outcome"] = {"%s %s" % k: dict(c) for k, c in by.items()}
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(slim, f, indent=1, sort_keys=True, default=str)
+
+
+def write_suite_summary(out_root, summaries, seconds):
+    """summary.txt beside the runs: one line per run, then the faults by kind
+    and the operations by outcome over all of them."""
+    kinds, outcomes, lines = Counter(), defaultdict(Counter), []
+    for s in summaries:
+        kinds.update(f["kind"] for f in s.get("faults", []))
+        for o in s.get("ops", []):
+            outcomes[o["f"]][o["outcome"]] += 1
+        lines.append("  seed %-6s %-6s%s %6d ops %3d faults %d violations" % (
+            s["seed"], s["topology"], " majority" if s.get("majority") else "         ",
+            len(s.get("ops", [])), len(s.get("faults", [])), len(s.get("violations", []))))
+    out = ["%d runs in %.1f min, %d with violations" % (
+        len(summaries), seconds / 60, sum(1 for s in summaries if s.get("violations")))] + lines
+    out.append("faults by kind (%d): %s" % (sum(kinds.values()), ", ".join(
+        "%s %d" % kv for kv in sorted(kinds.items()))))
+    out.append("operations, every attempt (ok / fail / unknown): %s" % ", ".join(
+        "%s %d/%d/%d" % (f, c["ok"], c["fail"], c["unknown"]) for f, c in sorted(outcomes.items())))
+    os.makedirs(out_root, exist_ok=True)
+    with open(os.path.join(out_root, "summary.txt"), "w") as f:
+        f.write("\n".join(out) + "\n")
