@@ -231,12 +231,22 @@ jepsen-smoke: all jepsen-checker
 # Benchmarks (tests/bench/): own clusters and ceilings on random loopback ports; report,
 # CSVs and plots in var/bench/ (bench, ~7 min) or var/bench-smoke/ (bench-smoke, < 60 s,
 # no plots unless gnuplot is already installed; part of `make test`).
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-faults bench-faults-smoke
 bench: all
 	@bash deploy/deps.sh gnuplot-nox wrk
 	@bash tests/bench/bench.sh
 bench-smoke: all
 	@bash tests/bench/bench.sh --smoke
+
+# What clients see while replicas die (tests/bench/faults.py): a constant-rate load of
+# lookups and purchases while one replica of each service at a time is killed, stopped or
+# cut off; failed requests, latency during and outside faults, failover times. Figures in
+# var/bench/faults/report.txt. The smoke version (30 s) is part of `make test`.
+BENCH_FAULTS_SECONDS ?= 120
+bench-faults: all
+	@/usr/bin/python3 tests/bench/faults.py --seconds $(BENCH_FAULTS_SECONDS)
+bench-faults-smoke: all
+	@/usr/bin/python3 tests/bench/faults.py --seconds 30 --out var/bench-smoke/faults
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -251,6 +261,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory bench-smoke
+	@$(MAKE) --no-print-directory bench-faults-smoke
 
 clean:
 	rm -rf build bin bin-asan

@@ -134,7 +134,7 @@ class Nemesis:
         rec = self.hist.fault({"kind": f["kind"], "target": f["target"], "t0": self.hist.now(),
                                "t1": None, "planned": f["duration"]})
         try:
-            heal = self._apply(f["kind"], f["target"])
+            heal = self.apply(f["kind"], f["target"])
         except Exception as e:  # noqa: BLE001 - a fault that could not be injected is reported
             rec["error"] = repr(e)
             rec["t1"] = self.hist.now()
@@ -169,7 +169,8 @@ class Nemesis:
         if rc != 0:
             raise RuntimeError("restart failed: %s" % out[-500:])
 
-    def _apply(self, kind, t):
+    def apply(self, kind, t):
+        """Injects one fault now; returns the function that heals it."""
         if kind == "clock":
             # The replica restarts with its clock off by offset_ms, and again
             # with the true clock when healed.

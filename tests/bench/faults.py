@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""tests/bench/faults.py - `make bench-faults`: what clients see while replicas
+die. A constant-rate load (lookups and keyed purchases at a fixed rate, so a
+request that waits counts as a slow request, never as a request not sent)
+runs while a fault loop kills -9, SIGSTOPs and (on the namespace hosts)
+partitions one replica of each service at a time, the primary every other
+time. It prints:
+  - failed requests by kind (anything but 2xx, 404 and 409), target 0;
+  - purchase and lookup latency p50 / p99 / max, during faults and outside
+    them (latency counts from the moment the request was due, not sent);
+    target purchase p99 under 2 s during faults;
+  - failover times: from a primary's fault to the moment /status names
+    another primary (polled every 50 ms), target p99 under 1 s;
+  - the restarts the fault loop had to do itself (no supervisor restarts
+    anything yet: every one is a process an operator would have restarted).
+
+The deployments and the faults are the Jepsen-style suite's (tests/jepsen/
+sut.py, nemesis.py). Figures in var/bench/faults/report.txt.
+
+  faults.py [--seconds 120] [--rate 200] [--topology hosts|single] [--seed N]"""
+
+import argparse
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "jepsen"))
+
+import nemesis as nem  # noqa: E402
+import sut as sutmod  # noqa: E402
+
+BOOK = 6          # the purchases' book, restocked so it never runs out
+LOOKUP_SHARE = 0.7
+WORKERS = 96      # enough that a request never waits for a thread at 200/s with 0.4 s answers
+FAULT_EVERY = 8.0  # seconds from one fault's start to the next
+FAULT_FOR = (2.0, 4.0)
+
+
+def pct(xs, p):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100.0 * len(xs)))]
+
+
+def primary(s, svc):
+    try:
+        r = s.internal("GET", "/status", timeout=2)
+        return r.body[svc]["primary"] if r.status == 200 else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+class Load:
+    """Requests due at a fixed rate, each run on the pool; results kept."""
+
+    def __init__(self, s, rate, seconds):
+        self.s, self.rate, self.seconds = s, rate, seconds
+        self.results = []  # (due, done, kind, status)
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=WORKERS)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _one(self, due, kind):
+        try:
+            if kind == "lookup":
+                r = self.s.pub("GET", "/bazar/info/%d" % random.randint(0, 6), timeout=20)
+            else:
+                r = self.s.pub("POST", "/bazar/purchase/%d" % BOOK, None,
+                               {"Idempotency-Key": "bf-" + uuid.uuid4().hex[:20]}, timeout=20)
+            st = r.status
+        except Exception:  # noqa: BLE001 - no answer is a failure too
+            st = None
+        with self.lock:
+            self.results.append((due, time.monotonic(), kind, st))
+
+    def _run(self):
+        t0 = time.monotonic()
+        n = 0
+        while True:
+            due = t0 + n / self.rate
+            if due - t0 >= self.seconds:
+                break
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            kind = "lookup" if random.random() < LOOKUP_SHARE else "purchase"
+            self.pool.submit(self._one, due, kind)
+            n += 1
+
+    def start(self):
+        self.thread.start()
+
+    def join(self):
+        self.thread.join()
+        self.pool.shutdown(wait=True)
+
+
+def fault_loop(s, kinds, seconds, rng, windows, failovers, nemesis):
+    """One fault at a time, alternating the services, the primary every other time."""
+    end = time.monotonic() + seconds
+    k = 0
+    while time.monotonic() + FAULT_FOR[1] + 1 < end:
+        start = time.monotonic()
+        svc = ("catalog", "order")[k % 2]
+        p = primary(s, svc)
+        victim = p if (k // 2) % 2 == 0 and p else rng.choice([i for i in (1, 2, 3) if i != p])
+        kind = rng.choice(kinds)
+        target = {"svc": svc, "replica": victim}
+        if kind == "partition":
+            target = {"host": s.host_of(svc, victim), "replica": victim}
+        heal = nemesis.apply(kind, target)
+        t0 = time.monotonic()
+        if victim == p:
+            while time.monotonic() - t0 < 15:
+                q = primary(s, svc)
+                if q and q != p:
+                    failovers.append((svc, kind, time.monotonic() - t0))
+                    break
+                time.sleep(0.05)
+        dur = rng.uniform(*FAULT_FOR)
+        time.sleep(max(0.0, t0 + dur - time.monotonic()))
+        heal()
+        windows.append((t0, time.monotonic() + 1.0, "%s %s-%d%s" % (kind, svc, victim,
+                                                                     " (primary)" if victim == p else "")))
+        k += 1
+        time.sleep(max(0.0, start + FAULT_EVERY - time.monotonic()))
+
+
+def report(load, windows, failovers, restarts, args, out):
+    def in_fault(t):
+        return any(a <= t <= b for a, b, _ in windows)
+
+    lines = ["Bazar under faults: %s, %d requests/s for %d s (%.0f%% lookups), %d faults (%s)" % (
+        args.topology, args.rate, args.seconds, LOOKUP_SHARE * 100, len(windows),
+        ", ".join(sorted({w[2].split()[0] for w in windows})))]
+    res = load.results
+    failed = {}
+    for due, done, kind, st in res:
+        if st is None or not (200 <= st < 300 or st in (404, 409)):
+            failed.setdefault((kind, st), 0)
+            failed[(kind, st)] += 1
+    lines.append("requests: %d sent, %d failed%s" % (
+        len(res), sum(failed.values()),
+        "".join("; %s %s: %d" % (k, s if s is not None else "no answer", n)
+                for (k, s), n in sorted(failed.items(), key=str))))
+    lines.append("%-9s %-15s %8s %8s %8s %7s" % ("", "", "p50 s", "p99 s", "max s", "n"))
+    p99_purchase_fault = None
+    for kind in ("purchase", "lookup"):
+        for name, sel in (("during faults", True), ("outside faults", False)):
+            lat = [done - due for due, done, k, st in res if k == kind and in_fault(due) == sel]
+            lines.append("%-9s %-15s %8.3f %8.3f %8.3f %7d" % (
+                kind, name, pct(lat, 50), pct(lat, 99), max(lat) if lat else float("nan"), len(lat)))
+            if kind == "purchase" and sel:
+                p99_purchase_fault = pct(lat, 99)
+    fo = [x[2] for x in failovers]
+    lines.append("failovers: %d, p50 %.2f s, p99 %.2f s, max %.2f s (%s)" % (
+        len(fo), pct(fo, 50), pct(fo, 99), max(fo) if fo else float("nan"),
+        ", ".join("%s %s %.2f" % x for x in failovers)))
+    lines.append("restarts: %d by the fault loop itself, 0 by a supervisor (none yet)" % restarts)
+    lines.append("targets: failed requests 0: %s; purchase p99 during faults < 2 s: %s; "
+                 "failover p99 < 1 s: %s" % (
+                     "met" if not failed else "NOT met",
+                     "met" if p99_purchase_fault is not None and p99_purchase_fault < 2 else "NOT met",
+                     "met" if fo and pct(fo, 99) < 1 else "NOT met"))
+    text = "\n".join(lines) + "\n"
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "report.txt"), "w") as f:
+        f.write(text)
+    print(text, end="")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=120)
+    ap.add_argument("--rate", type=int, default=200)
+    ap.add_argument("--topology", choices=["hosts", "single"], default="hosts")
+    ap.add_argument("--seed", type=int, default=int(time.time()) % 100000)
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "var", "bench", "faults"))
+    a = ap.parse_args()
+    if a.topology == "hosts":
+        ok, why = sutmod.netns.can_create_namespaces()
+        if not ok:
+            print("bench-faults: one host instead of the namespace hosts: %s" % why)
+            a.topology = "single"
+    kinds = ["kill", "pause"] + (["partition"] if a.topology == "hosts" else [])
+    rng = random.Random(a.seed)
+    random.seed(a.seed)
+    print("bench-faults: seed %d, %s, %d requests/s for %d s" % (a.seed, a.topology, a.rate, a.seconds))
+    s = sutmod.Hosts() if a.topology == "hosts" else sutmod.SingleHost()
+    try:
+        r = s.admin("POST", "/bazar/books/%d/restock" % BOOK, {"count": 100000})
+        if r.status != 200:
+            raise RuntimeError("restock: %s %s" % (r.status, r.body))
+        load = Load(s, a.rate, a.seconds)
+        nemesis = nem.Nemesis(s, None, [])  # used for its faults only, not its schedule
+        windows, failovers = [], []
+        load.start()
+        time.sleep(2.0)  # a quiet start: the "outside faults" figures
+        fault_loop(s, kinds, a.seconds - 4, rng, windows, failovers, nemesis)
+        load.join()
+        report(load, windows, failovers, nemesis.restarts, a, os.path.abspath(a.out))
+    finally:
+        s.close()
+
+
+if __name__ == "__main__":
+    main()
