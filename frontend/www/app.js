@@ -1,12 +1,27 @@
-/* frontend/www/app.js - the storefront's behaviour: search, details, buy, admin, cluster panel.
+/* frontend/www/app.js - the storefront's behaviour: search, details, buy (safe to retry),
+ * your orders, admin, cluster panel.
  * Every string from the server is rendered with textContent (never innerHTML), so a title
  * like <script>...</script> shows as text. */
 'use strict';
 
 (function () {
-  var SEED_TOPICS = ['distributed systems', 'undergraduate school', 'new'];
   var TOKEN_KEY = 'bazar.adminToken';
+  /* localStorage: {book id: {key, book_id, title, since}}, the purchases sent without a
+   * definite answer yet, and [order id...], newest first, the orders this browser placed. */
+  var PENDING_KEY = 'bazar.pendingPurchases';
+  var ORDERS_KEY = 'bazar.orders';
+  var MAX_ORDERS = 100;
+  /* After no answer or a 5xx the same purchase is asked again after these pauses, while
+   * the next try starts within RETRY_BUDGET_MS of the first; then the user decides. The
+   * front end itself tries a write for write_deadline_ms (5 s) before its 503, so a 503
+   * that slow is not asked again here at once. */
+  var RETRY_DELAYS_MS = [250, 500, 1000];
+  var RETRY_BUDGET_MS = 4000;
+  var PER_PAGE = 100;        /* search results shown (the API's largest page) */
   var current = null;        /* the book shown in the details panel */
+  var buying = {};           /* book id -> true while this page waits for its purchase */
+  var orderCache = {};       /* order id -> the order (orders never change) */
+  var shownOrder = null;     /* the order shown in the order details */
   var statusBusy = false;
 
   function $(id) { return document.getElementById(id); }
@@ -63,24 +78,33 @@
   /* ---- topics and search ------------------------------------------------------------ */
 
   function loadTopics() {
-    return api('GET', '/bazar/info/all').then(function (r) {
-      var topics = SEED_TOPICS.slice();
-      if (r.status === 200 && Array.isArray(r.body)) {
-        r.body.forEach(function (b) {
-          if (b && typeof b.topic === 'string' && topics.indexOf(b.topic) < 0) topics.push(b.topic);
-        });
-        renderBooks(r.body);
-      }
+    return api('GET', '/bazar/topics').then(function (r) {
       var chips = $('topics'), list = $('topic-list');
+      if (r.status !== 200 || !Array.isArray(r.body)) {
+        say($('search-msg'), r.status === 0 ? 'Cannot reach the store to list the topics.'
+          : 'Could not list the topics: ' + errorOf(r), 'error');
+        return;
+      }
       clear(chips);
       clear(list);
-      topics.forEach(function (t) {
-        var b = el('button', { type: 'button' }, t);
-        b.addEventListener('click', function () { $('topic').value = t; search(t); });
+      r.body.forEach(function (t) {
+        if (!t || typeof t.topic !== 'string') return;
+        var b = el('button', { type: 'button', title: plural(t.count, 'book') }, t.topic);
+        b.addEventListener('click', function () { $('topic').value = t.topic; search(t.topic); });
         chips.appendChild(b);
-        list.appendChild(el('option', { value: t }));
+        list.appendChild(el('option', { value: t.topic }));
       });
     });
+  }
+
+  function plural(n, what) { return n + ' ' + what + (n === 1 ? '' : 's'); }
+
+  function stockText(q) { return q > 0 ? q + ' in stock' : 'out of stock'; }
+
+  /* a result row's price and stock, also after a purchase or an admin change */
+  function showResultFacts(b) {
+    var facts = document.getElementById('facts-' + b.id);
+    if (facts) facts.textContent = money(b.price) + ' · ' + stockText(b.quantity);
   }
 
   function search(topic) {
@@ -88,17 +112,22 @@
     topic = topic.trim();
     if (!topic) { say(msg, 'Type or pick a topic.', 'warn'); return Promise.resolve(); }
     say(msg, 'Searching…');
-    return api('GET', '/bazar/search/' + encodeURIComponent(topic)).then(function (r) {
+    var url = '/bazar/books?per_page=' + PER_PAGE + '&topic=' + encodeURIComponent(topic);
+    return api('GET', url).then(function (r) {
       clear(ul);
-      if (r.status !== 200 || !Array.isArray(r.body)) {
+      if (r.status !== 200 || !r.body || !Array.isArray(r.body.books)) {
         say(msg, r.status === 0 ? 'Cannot reach the store.' : 'Search failed: ' + errorOf(r), 'error');
         return;
       }
-      if (r.body.length === 0) { say(msg, 'No books on “' + topic + '”.', 'warn'); return; }
-      say(msg, r.body.length + (r.body.length === 1 ? ' book' : ' books') + ' on “' + topic + '”.');
-      r.body.forEach(function (b) {
+      var books = r.body.books, total = r.body.total;
+      if (books.length === 0) { say(msg, 'No books on “' + topic + '”.', 'warn'); return; }
+      say(msg, (total > books.length ? 'The first ' + books.length + ' of ' : '') +
+          plural(total, 'book') + ' on “' + topic + '”.');
+      books.forEach(function (b) {
         var btn = el('button', { type: 'button', className: 'result' }, b.title);
+        var facts = el('span', { className: 'facts', id: 'facts-' + b.id });
         btn.dataset.id = String(b.id);
+        btn.setAttribute('aria-describedby', facts.id);
         btn.addEventListener('click', function () {
           Array.prototype.forEach.call(ul.querySelectorAll('button'), function (x) {
             x.removeAttribute('aria-current');
@@ -107,12 +136,13 @@
           say($('buy-msg'), '');
           showDetails(b.id);
         });
-        ul.appendChild(el('li', null, [btn]));
+        ul.appendChild(el('li', null, [btn, facts]));
+        showResultFacts(b);
       });
     });
   }
 
-  /* ---- details and buying ------------------------------------------------------------ */
+  /* ---- details ----------------------------------------------------------------------- */
 
   function showDetails(id) {
     return api('GET', '/bazar/info/' + encodeURIComponent(String(id))).then(function (r) {
@@ -132,35 +162,211 @@
       stock.textContent = String(b.quantity);
       stock.className = changed ? 'changed' : '';
       $('d-id').textContent = String(b.id);
-      $('buy-btn').disabled = false;
+      showBuyButton();
+      showResultFacts(b);
     });
   }
 
-  function buy() {
-    if (!current) return Promise.resolve();
-    var btn = $('buy-btn'), msg = $('buy-msg'), id = current.id;
-    btn.disabled = true;
+  /* "Try again" while the shown book has a purchase without a definite answer */
+  function showBuyButton() {
+    var btn = $('buy-btn');
+    if (!current) return;
+    btn.disabled = !!buying[current.id];
+    btn.textContent = pendingPurchases()[current.id] ? 'Try again' : 'Buy one copy';
+  }
+
+  /* ---- buying: one Idempotency-Key per purchase, kept until a definite answer -------- */
+
+  function loadJSON(key, fallback) {
+    try {
+      var v = JSON.parse(window.localStorage.getItem(key));
+      return v !== null && typeof v === typeof fallback && Array.isArray(v) === Array.isArray(fallback)
+        ? v : fallback;
+    } catch (e) { return fallback; }
+  }
+
+  function saveJSON(key, value) {
+    try { window.localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode: this page only */ }
+  }
+
+  function pendingPurchases() { return loadJSON(PENDING_KEY, {}); }
+
+  /* the attempt for book `id`: the one still waiting for an answer, or a new key */
+  function purchaseAttempt(id, title) {
+    var all = pendingPurchases(), p = all[id];
+    if (p && typeof p.key === 'string') return p;
+    p = { key: randomKey(), book_id: id, title: title, since: new Date().toISOString() };
+    all[id] = p;
+    saveJSON(PENDING_KEY, all);
+    return p;
+  }
+
+  function settleAttempt(p) {
+    var all = pendingPurchases();
+    if (all[p.book_id] && all[p.book_id].key === p.key) {
+      delete all[p.book_id];
+      saveJSON(PENDING_KEY, all);
+    }
+  }
+
+  function wait(ms) { return new Promise(function (resolve) { window.setTimeout(resolve, ms); }); }
+
+  /* A 200 with the order, or a 4xx, is a definite answer; no answer (status 0) or a 5xx
+   * is not: the order may or may not have been taken. */
+  function definite(r) { return (r.status === 200 && r.body) || (r.status >= 400 && r.status < 500); }
+
+  /* Sends the purchase, and again with the same key after no answer or a 5xx, a bounded
+   * number of times (RETRY_DELAYS_MS, RETRY_BUDGET_MS); `checking` is told before each repeat. */
+  function sendPurchase(p, checking) {
+    var started = Date.now();
+    function attempt(n) {
+      return api('POST', '/bazar/purchase/' + p.book_id, undefined, { 'Idempotency-Key': p.key })
+        .then(function (r) {
+          if (definite(r) || n >= RETRY_DELAYS_MS.length ||
+              Date.now() + RETRY_DELAYS_MS[n] - started > RETRY_BUDGET_MS) return r;
+          checking(n + 2, RETRY_DELAYS_MS.length + 1);
+          return wait(RETRY_DELAYS_MS[n]).then(function () { return attempt(n + 1); });
+        });
+    }
+    return attempt(0);
+  }
+
+  function buy(id, title) {
+    if (buying[id]) return Promise.resolve();
+    var p = purchaseAttempt(id, title);
+    var msg = current && current.id === id && !$('details').hidden ? $('buy-msg') : $('pending-msg');
+    buying[id] = true;
+    showBuyButton();
+    renderPending();
     say(msg, 'Placing the order…');
-    return api('POST', '/bazar/purchase/' + id, undefined, { 'Idempotency-Key': randomKey() })
-      .then(function (r) {
+    return sendPurchase(p, function (n, of) {
+      say(msg, 'Your order may have gone through; checking… (asking again, ' + n + ' of ' + of + ')', 'warn');
+    }).then(function (r) {
+      delete buying[id];
+      if (definite(r)) settleAttempt(p);
+      if (r.status === 200 && r.body) {
+        say(msg, 'Order #' + r.body.order_id + ' confirmed: “' + r.body.title + '” for ' +
+            money(r.body.price) + '.', 'ok');
+        rememberOrder(r.body);
+      } else if (r.status === 409) {
+        say(msg, 'Sorry, this book is out of stock: nothing was bought. An admin can restock it.', 'error');
+      } else if (r.status === 404) {
+        say(msg, 'This book does not exist (any more): nothing was bought.', 'error');
+      } else if (r.status >= 400 && r.status < 500) {
+        say(msg, 'The order was refused (nothing was bought): ' + errorOf(r), 'error');
+      } else {
+        say(msg, (r.status === 0 ? 'Still no answer from the store (check your connection).'
+          : r.status === 503 ? 'The store cannot take orders right now (no replica could confirm the order).'
+          : 'The store failed to answer (' + errorOf(r) + ').') +
+          ' Your order may have gone through. “Try again” asks with the same purchase key, so it' +
+          ' confirms that order or places it, never a second copy.', 'error');
+      }
+      renderPending();
+      showBuyButton();
+      return Promise.all([current && current.id === id ? showDetails(id) : null, refreshBooks()]);
+    });
+  }
+
+  function renderPending() {
+    var all = pendingPurchases(), ul = $('pending-list');
+    var ids = Object.keys(all).filter(function (k) { return all[k] && typeof all[k].key === 'string'; });
+    clear(ul);
+    $('pending').hidden = ids.length === 0;
+    ids.forEach(function (k) {
+      var p = all[k], since = new Date(p.since);
+      var text = el('span', { id: 'pending-text-' + k },
+        '“' + p.title + '” (book #' + p.book_id + ')' +
+        (isNaN(since.getTime()) ? '' : ', sent ' + since.toLocaleString()));
+      var again = el('button', { type: 'button', className: 'again' }, buying[k] ? 'Checking…' : 'Try again');
+      again.disabled = !!buying[k];
+      again.setAttribute('aria-describedby', text.id);
+      again.dataset.book = String(p.book_id);
+      again.addEventListener('click', function () {
+        say($('pending-msg'), '');
+        showDetails(p.book_id).then(function () {
+          focusDetails();
+          return buy(p.book_id, p.title);
+        });
+      });
+      ul.appendChild(el('li', null, [text, again]));
+    });
+  }
+
+  function focusDetails() { if (!$('details').hidden) $('d-title').focus(); }
+
+  /* ---- your orders ------------------------------------------------------------------- */
+
+  function orderIds() {
+    return loadJSON(ORDERS_KEY, []).filter(function (x) { return typeof x === 'number'; });
+  }
+
+  function rememberOrder(o) {
+    orderCache[o.order_id] = o;
+    var ids = orderIds().filter(function (x) { return x !== o.order_id; });
+    ids.unshift(o.order_id);
+    saveJSON(ORDERS_KEY, ids.slice(0, MAX_ORDERS));
+    renderOrders();
+  }
+
+  function fetchOrder(id) {
+    if (orderCache[id]) return Promise.resolve({ status: 200, body: orderCache[id] });
+    return api('GET', '/bazar/orders/' + id).then(function (r) {
+      if (r.status === 200 && r.body) orderCache[id] = r.body;
+      return r;
+    });
+  }
+
+  function when(iso) {
+    var d = new Date(iso);
+    return isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
+  }
+
+  function renderOrders() {
+    var ul = $('order-list'), ids = orderIds(), msg = $('orders-msg');
+    clear(ul);
+    say(msg, ids.length ? plural(ids.length, 'order') + ' placed from this browser.'
+      : 'No orders from this browser yet.');
+    return Promise.all(ids.map(function (id) {
+      var btn = el('button', { type: 'button', className: 'order' }, 'Order #' + id);
+      var facts = el('span', { className: 'facts', id: 'order-facts-' + id }, 'loading…');
+      btn.dataset.id = String(id);
+      btn.setAttribute('aria-describedby', facts.id);
+      btn.addEventListener('click', function () { showOrder(id); });
+      ul.appendChild(el('li', null, [btn, facts]));
+      return fetchOrder(id).then(function (r) {
         if (r.status === 200 && r.body) {
-          say(msg, 'Order #' + r.body.order_id + ' confirmed: “' + r.body.title + '” for ' +
-              money(r.body.price) + '.', 'ok');
-        } else if (r.status === 409) {
-          say(msg, 'Sorry, this book is out of stock. An admin can restock it.', 'error');
-        } else if (r.status === 503) {
-          say(msg, 'The store cannot take orders right now (no replica can serve the request). ' +
-              'Nothing was charged; please try again in a moment.', 'error');
-        } else if (r.status === 404) {
-          say(msg, 'This book does not exist (any more).', 'error');
-        } else if (r.status === 0) {
-          say(msg, 'Cannot reach the store: check your connection and try again.', 'error');
+          btn.textContent = 'Order #' + id + ': ' + r.body.title;
+          facts.textContent = money(r.body.price) + ' · ' + when(r.body.created_at);
         } else {
-          say(msg, 'The order failed: ' + errorOf(r), 'error');
+          facts.textContent = r.status === 404 ? 'not found in this store'
+            : 'details unavailable right now (' + (r.status === 0 ? 'no answer' : errorOf(r)) + ')';
         }
-        return showDetails(id);
-      })
-      .then(function () { btn.disabled = false; refreshBooks(); });
+      });
+    }));
+  }
+
+  function showOrder(id) {
+    return fetchOrder(id).then(function (r) {
+      var box = $('order-details');
+      if (r.status !== 200 || !r.body) {
+        say($('orders-msg'), 'Could not load order #' + id + ': ' +
+            (r.status === 0 ? 'no answer from the store.' : errorOf(r)), 'error');
+        return;
+      }
+      var o = r.body;
+      shownOrder = o;
+      Array.prototype.forEach.call($('order-list').querySelectorAll('button'), function (x) {
+        if (x.dataset.id === String(id)) x.setAttribute('aria-current', 'true');
+        else x.removeAttribute('aria-current');
+      });
+      box.hidden = false;
+      $('o-heading').textContent = 'Order #' + o.order_id;
+      $('o-title').textContent = o.title;
+      $('o-book').textContent = String(o.book_id);
+      $('o-price').textContent = money(o.price);
+      $('o-time').textContent = when(o.created_at);
+      $('o-heading').focus();
+    });
   }
 
   /* ---- admin ------------------------------------------------------------------------- */
@@ -202,6 +408,7 @@
       if (r.status === 200 || r.status === 201) {
         say(msg, done(r.body), 'ok');
         var tasks = [refreshBooks()];
+        if (r.body && typeof r.body.id === 'number') showResultFacts(r.body);
         if (current && r.body && r.body.id === current.id) tasks.push(showDetails(current.id));
         if (method === 'POST' && path === '/bazar/books') tasks.push(loadTopics());
         return Promise.all(tasks);
@@ -275,7 +482,10 @@
 
   function init() {
     $('search-form').addEventListener('submit', function (e) { e.preventDefault(); search($('topic').value); });
-    $('buy-btn').addEventListener('click', buy);
+    $('buy-btn').addEventListener('click', function () { if (current) buy(current.id, current.title); });
+    $('o-open').addEventListener('click', function () {
+      if (shownOrder) showDetails(shownOrder.book_id).then(focusDetails);
+    });
     $('refresh-btn').addEventListener('click', function () { if (current) showDetails(current.id); });
 
     $('token-form').addEventListener('submit', function (e) {
@@ -319,7 +529,10 @@
     }, 2000);
 
     showTokenState();
+    renderPending();
+    renderOrders();
     loadTopics();
+    refreshBooks();
     refreshStatus();
   }
 

@@ -1,6 +1,7 @@
 """The storefront: nginx serves frontend/www at / with security headers, and a
 real browser (tests/browser/run.js: playwright-core driving /usr/bin/chromium
-headless) buys, restocks, reprices and watches the cluster.
+headless) buys (also when an answer is lost), lists its orders, restocks,
+reprices and watches the cluster.
 
 Screenshots go to var/test-artifacts/browser/. A missing chromium or node fails
 the browser tests; set BAZAR_SKIP_BROWSER=1 to skip them (the header tests
@@ -102,9 +103,18 @@ def _run(node, cluster, mode):
 
 
 def test_storefront_in_chromium(cluster):
-    """Search, details, buy (stock goes down), out of stock, admin add/restock/price,
-    a <script> title shown as text, the cluster panel, phone width, no console errors."""
+    """Topic buttons from GET /bazar/topics, search with price and stock, details, buy
+    (stock goes down), out of stock, admin add/restock/price, a <script> title shown as
+    text, the cluster panel, phone width, "Your orders" (title, price, keyboard), a topic
+    added through the API offered after a reload, no console errors."""
     _run(_browser_ready(), cluster, "store")
+
+
+def test_purchase_retry_in_chromium(cluster):
+    """The answer to a purchase is lost after the server got it (connection reset): the
+    page says the order may have gone through and asks again with the same key, by itself
+    or by "Try again" after a reload; each purchase is one order and one copy."""
+    _run(_browser_ready(), cluster, "retry")
 
 
 def test_storefront_when_orders_are_down(cluster):

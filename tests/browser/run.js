@@ -2,10 +2,14 @@
 //
 //   node run.js PUBLIC_URL TOKEN ARTIFACT_DIR [MODE] [SHOT]
 //
-// MODE "store" (default): search -> details -> buy -> stock down; admin add (a title with
-// <script>), out of stock (409), restock, price change; cluster panel; phone width; no
-// console errors. MODE "unavailable": the caller has stopped every order replica; a
-// purchase must show the 503 message and the cluster panel the order replicas down.
+// MODE "store" (default): topics from GET /bazar/topics; search (with price and stock) ->
+// details -> buy -> stock down; admin add (a title with <script>), out of stock (409),
+// restock, price change; cluster panel; phone width; "Your orders" lists every order placed
+// (keyboard); a topic added through the API gets its button; no console errors.
+// MODE "retry": the answer to a purchase is lost (connection reset after the server got it):
+// the page asks again with the same key, by itself or by "Try again" after a reload; one
+// order and one copy per attempt. MODE "unavailable": the caller has stopped every order
+// replica; a purchase must show the 503 message and the cluster panel the order replicas down.
 // MODE "shot" SHOT: only writes the README's screenshot (docs/storefront.png) to SHOT.
 // Prints one "ok"/"not ok" line per check, then "N passed, M failed"; exits 0 only when
 // every check passed. Screenshots go to ARTIFACT_DIR.
@@ -18,7 +22,7 @@ const { chromium } = require('playwright-core');
 
 const [base, token, artifacts, mode = 'store', shot] = process.argv.slice(2);
 if (!base || !token || !artifacts) {
-  console.error('usage: node run.js PUBLIC_URL TOKEN ARTIFACT_DIR [store|unavailable|shot SHOT]');
+  console.error('usage: node run.js PUBLIC_URL TOKEN ARTIFACT_DIR [store|retry|unavailable|shot SHOT]');
   process.exit(2);
 }
 const CHROMIUM = '/usr/bin/chromium';
@@ -41,8 +45,8 @@ function check(cond, what, detail) {
   return cond;
 }
 
-async function api(method, p, body) {
-  const headers = { Authorization: 'Bearer ' + token };
+async function api(method, p, body, extra) {
+  const headers = Object.assign({ Authorization: 'Bearer ' + token }, extra || {});
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const r = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
@@ -51,13 +55,28 @@ async function api(method, p, body) {
   return { status: r.status, body: json, headers: r.headers };
 }
 
-function watch(page, problems) {
+// `allowed`: problems a check provokes on purpose (beyond EXPECTED_CONSOLE), e.g. the
+// connection resets of the retry checks.
+function watch(page, problems, allowed) {
+  const add = (p) => { if (!(allowed && allowed.test(p))) problems.push(p); };
   page.on('console', (m) => {
-    if (m.type() === 'error' && !EXPECTED_CONSOLE.test(m.text())) problems.push('console: ' + m.text());
+    if (m.type() === 'error' && !EXPECTED_CONSOLE.test(m.text())) add('console: ' + m.text());
   });
-  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-  page.on('dialog', (d) => { problems.push('dialog opened: ' + d.message()); d.dismiss().catch(() => {}); });
-  page.on('requestfailed', (r) => problems.push('request failed: ' + r.url() + ' ' + (r.failure() || {}).errorText));
+  page.on('pageerror', (e) => add('page error: ' + e.message));
+  page.on('dialog', (d) => { add('dialog opened: ' + d.message()); d.dismiss().catch(() => {}); });
+  page.on('requestfailed', (r) => add('request failed: ' + r.url() + ' ' + (r.failure() || {}).errorText));
+}
+
+function money(p) { return '$' + p.toFixed(2); }
+
+// waits for the purchase confirmation; returns the order id shown (NaN if none) and
+// remembers it in `placed` (the orders "Your orders" must list)
+async function confirmed(page, placed) {
+  await page.waitForSelector('#buy-msg.ok');
+  const m = /Order #(\d+) confirmed/.exec(await page.textContent('#buy-msg'));
+  const id = m ? Number(m[1]) : NaN;
+  if (m) placed.push(id);
+  return id;
 }
 
 async function shotTo(page, name) {
@@ -76,7 +95,7 @@ async function stockShown(page) {
   return Number(await page.textContent('#d-stock'));
 }
 
-async function storeChecks(ctx) {
+async function storeChecks(ctx, placed) {
   const page = await ctx.newPage();
   const problems = [];
   watch(page, problems);
@@ -95,6 +114,9 @@ async function storeChecks(ctx) {
   const chips = await page.$$eval('#topics button', (bs) => bs.map((b) => b.textContent));
   check(['distributed systems', 'undergraduate school', 'new'].every((t) => chips.includes(t)),
         'the known topics are offered', chips);
+  const topics = await api('GET', '/bazar/topics');
+  check(JSON.stringify(chips) === JSON.stringify(topics.body.map((t) => t.topic)),
+        'the topic buttons are exactly GET /bazar/topics', { chips, topics: topics.body });
 
   // search -> details -> buy -> stock decreased
   await page.click('#topics button:text-is("undergraduate school")');
@@ -102,6 +124,8 @@ async function storeChecks(ctx) {
   const titles = await page.$$eval('#results button.result', (bs) => bs.map((b) => b.textContent));
   check(titles.includes('Xen and the Art of Surviving Undergraduate School.') &&
         titles.includes('Cooking for the Impatient Undergrad.'), 'search lists the topic\'s books', titles);
+  const facts = await page.textContent('#results li:has(button:text-is("Cooking for the Impatient Undergrad.")) .facts');
+  check(/^\$89\.33 · \d+ in stock$/.test(facts), 'search results show price and stock', facts);
   await page.click('#results button.result:text-is("Cooking for the Impatient Undergrad.")');
   await page.waitForFunction(() => document.getElementById('d-title').textContent.startsWith('Cooking'));
   check(await page.textContent('#d-price') === '$89.33', 'details show the price', await page.textContent('#d-price'));
@@ -109,10 +133,13 @@ async function storeChecks(ctx) {
   check(before > 0, 'details show the stock', before);
   await shotTo(page, 'store-details.png');
   await page.click('#buy-btn');
-  await page.waitForSelector('#buy-msg.ok');
+  await confirmed(page, placed);
   const confirm = await page.textContent('#buy-msg');
   const m = /Order #(\d+) confirmed/.exec(confirm);
   check(m !== null, 'purchase shows the order id', confirm);
+  await page.waitForFunction((b) => (document.querySelector('#results li:has(button[aria-current=true]) .facts') || {})
+    .textContent === '$89.33 · ' + (b - 1) + ' in stock', before);
+  check(true, 'the result row shows the new stock');
   await page.waitForFunction((b) => Number(document.getElementById('d-stock').textContent) === b - 1, before);
   check(await stockShown(page) === before - 1, 'stock shown went down by one');
   const book3 = await api('GET', '/bazar/info/3');
@@ -134,7 +161,8 @@ async function storeChecks(ctx) {
   check(/token/i.test(await page.textContent('#admin-msg')), 'admin without a token is refused');
   await page.fill('#token', token);
   await page.click('#token-save');
-  const stored = await page.evaluate(() => ({ s: sessionStorage.getItem('bazar.adminToken'), l: localStorage.length }));
+  const stored = await page.evaluate((t) => ({ s: sessionStorage.getItem('bazar.adminToken'),
+    l: Object.keys(localStorage).filter((k) => (k + localStorage.getItem(k)).includes(t)).length }), token);
   check(stored.s === token && stored.l === 0, 'token kept in sessionStorage only', { l: stored.l });
   check(await page.inputValue('#token') === '', 'token field cleared after use');
   await page.fill('#add-title', XSS_TITLE);
@@ -165,7 +193,7 @@ async function storeChecks(ctx) {
 
   // out of stock: one copy, two purchases
   await page.click('#buy-btn');
-  await page.waitForSelector('#buy-msg.ok');
+  await confirmed(page, placed);
   await page.waitForFunction(() => document.getElementById('d-stock').textContent === '0');
   await page.click('#buy-btn');
   await page.waitForSelector('#buy-msg.error');
@@ -191,7 +219,7 @@ async function storeChecks(ctx) {
   const after = await api('GET', '/bazar/info/' + id);
   check(after.body && after.body.price === 12.34 && after.body.quantity === 3, 'the catalog has the new price and stock', after.body);
   await page.click('#buy-btn');
-  await page.waitForSelector('#buy-msg.ok');
+  await confirmed(page, placed);
   check((await page.textContent('#buy-msg')).includes('$12.34'), 'restocked book can be bought at the new price');
   await shotTo(page, 'admin.png');
 
@@ -235,11 +263,163 @@ async function storeChecks(ctx) {
   check(layout.scroll <= 375, 'phone: no horizontal scrolling', layout);
   check(layout.right <= 375 && layout.width >= 40, 'phone: the buy button fits the screen', layout);
   await phone.click('#buy-btn');
-  await phone.waitForSelector('#buy-msg.ok');
+  await confirmed(phone, placed);
   check(true, 'phone: a purchase works');
   await phone.screenshot({ path: path.join(artifacts, 'phone.png'), fullPage: true });
   check(pp.length === 0, 'no console errors, page errors, dialogs or failed requests (phone)', pp);
   await phone.close();
+}
+
+// A fresh page (same browser profile): "Your orders" lists every order `placed`, newest
+// first, with title and price, and opens one by keyboard; a topic added through the admin
+// API has its button after a reload.
+async function ordersAndTopicsChecks(ctx, placed) {
+  const page = await ctx.newPage();
+  const problems = [];
+  watch(page, problems);
+  page.setDefaultTimeout(10000);
+  const topic = 'topic from the server ' + process.pid;
+  const added = await api('POST', '/bazar/books', { title: 'A book on a new topic', topic, price: 1, quantity: 1 });
+  check(added.status === 201, 'a book with a new topic added through the API', added.body);
+  await page.goto(base + '/', { waitUntil: 'load' });
+  await page.waitForSelector(`#topics button:text-is("${topic}")`);
+  check(true, 'after a reload the new topic has its button (topics come from the server)');
+
+  check(placed.length === 4 && placed.every((id) => id > 0), 'the store checks placed 4 orders', placed);
+  await page.waitForFunction((n) => {
+    const f = document.querySelectorAll('#order-list .facts');
+    return f.length === n && Array.prototype.every.call(f, (x) => x.textContent !== 'loading…');
+  }, placed.length);
+  const rows = await page.$$eval('#order-list li', (ls) => ls.map((l) => ({
+    id: Number(l.querySelector('button').dataset.id), text: l.textContent })));
+  check(JSON.stringify(rows.map((r) => r.id)) === JSON.stringify(placed.slice().reverse()),
+        '"Your orders" lists the orders placed, newest first', { rows, placed });
+  const orders = await Promise.all(placed.map((id) => api('GET', '/bazar/orders/' + id)));
+  check(orders.every((o) => o.status === 200 && rows.some((r) => r.id === o.body.order_id &&
+          r.text.includes(o.body.title) && r.text.includes(money(o.body.price)))),
+        '"Your orders" shows each order\'s title and price', rows);
+
+  // keyboard only: Enter on the first order opens it, Tab then Enter opens its book
+  const first = orders[0].body;
+  await page.focus(`#order-list button[data-id="${first.order_id}"]`);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((id) => document.getElementById('o-heading').textContent === 'Order #' + id, first.order_id);
+  const shown = await page.evaluate(() => ({ focus: document.activeElement.id,
+    title: document.getElementById('o-title').textContent, price: document.getElementById('o-price').textContent }));
+  check(shown.focus === 'o-heading' && shown.title === first.title && shown.price === money(first.price),
+        'Enter on an order shows it and moves the focus to it', shown);
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((t) => document.getElementById('d-title').textContent === t, first.title);
+  check(await page.evaluate(() => document.activeElement.id) === 'd-title', 'Tab, Enter opens the ordered book');
+  await shotTo(page, 'orders.png');
+  check(problems.length === 0, 'no console errors, page errors, dialogs or failed requests (orders)', problems);
+  await page.close();
+}
+
+// The answer to a purchase is lost: the request reached the server (route.fetch), then the
+// connection is reset before the page gets the answer.
+async function retryChecks(ctx) {
+  const BOOK = 4;
+  const TITLE = 'How to finish Project 3 on time';
+  const ROUTE = '**/bazar/purchase/' + BOOK;
+  const page = await ctx.newPage();
+  const problems = [];
+  watch(page, problems, new RegExp('^(console: Failed to load resource: net::ERR_CONNECTION_RESET|' +
+    'request failed: \\S+/bazar/purchase/' + BOOK + ' net::ERR_CONNECTION_RESET)$'));
+  page.setDefaultTimeout(10000);
+  const placed = [];
+  const stock = async () => (await api('GET', '/bazar/info/' + BOOK)).body.quantity;
+  const pending = () => page.evaluate(() => JSON.parse(localStorage.getItem('bazar.pendingPurchases') || '{}'));
+  const stock0 = await stock();
+  await page.goto(base + '/', { waitUntil: 'load' });
+  await page.waitForSelector('#topics button');
+  await openBook(page, 'new', TITLE);
+
+  // 1. the first answer is lost; the page asks again by itself, with the same key
+  const keys = [];
+  const lost = [];
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  await page.route(ROUTE, async (route) => {
+    keys.push(route.request().headers()['idempotency-key']);
+    if (keys.length === 1) {
+      const resp = await route.fetch();
+      lost.push({ status: resp.status(), body: await resp.json() });
+      await route.abort('connectionreset');
+    } else {
+      await Promise.race([gate, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      await route.continue();
+    }
+  });
+  await page.click('#buy-btn');
+  await page.waitForFunction(() => /may have gone through; checking/.test(document.getElementById('buy-msg').textContent));
+  const checking = await page.textContent('#buy-msg');
+  check(!/nothing was/i.test(checking), 'after a lost answer the page says the order may have gone through', checking);
+  const kept = await pending();
+  check(kept[BOOK] && kept[BOOK].key === keys[0] && kept[BOOK].book_id === BOOK,
+        'the purchase key is kept in localStorage with the book until an answer', kept);
+  release();
+  const id1 = await confirmed(page, placed);
+  await page.unroute(ROUTE);
+  check(keys.length === 2 && /^web-[0-9a-f]{32}$/.test(keys[0]) && keys[1] === keys[0],
+        'the automatic retry reused the key', keys);
+  check(lost.length === 1 && lost[0].status === 200 && lost[0].body.order_id === id1,
+        'the page confirms the order the lost answer carried', { lost, id1 });
+  check(await stock() === stock0 - 1, 'one copy taken for two requests');
+  const again = await api('POST', '/bazar/purchase/' + BOOK, undefined, { 'Idempotency-Key': keys[0] });
+  const next = await api('GET', '/bazar/orders/' + (id1 + 1));
+  check(again.status === 200 && again.body.order_id === id1 && next.status === 404 && await stock() === stock0 - 1,
+        'exactly one order for that key (the key answers it again, no order after it, stock unchanged)',
+        { again: again.body, next: next.status });
+  check(Object.keys(await pending()).length === 0, 'the key is forgotten after the confirmation');
+  await shotTo(page, 'retry-confirmed.png');
+
+  // 2. every automatic try loses its answer: the page gives up and says what is known; after
+  //    a reload the attempt is still offered, and "Try again" confirms it with the same key
+  const keys2 = [];
+  const lost2 = [];
+  await page.route(ROUTE, async (route) => {
+    keys2.push(route.request().headers()['idempotency-key']);
+    const resp = await route.fetch();
+    lost2.push(await resp.json());
+    await route.abort('connectionreset');
+  });
+  await page.click('#buy-btn');
+  await page.waitForSelector('#buy-msg.error');
+  const gaveUp = await page.textContent('#buy-msg');
+  await page.unroute(ROUTE);
+  check(/may have gone through/.test(gaveUp) && /Try again/.test(gaveUp) && !/nothing was/i.test(gaveUp),
+        'after the bounded retries the page asks to try again, never claiming nothing was bought', gaveUp);
+  check(keys2.length === 4 && keys2.every((k) => k === keys2[0]) && keys2[0] !== keys[0],
+        'a new purchase has a new key, its 4 tries the same one', keys2);
+  check(lost2.every((o) => o.order_id === lost2[0].order_id), 'the server answered one order to every try', lost2);
+  check(await page.textContent('#buy-btn') === 'Try again', 'the buy button offers "Try again"');
+  check(await stock() === stock0 - 2, 'one copy taken for four requests');
+  await page.reload({ waitUntil: 'load' });
+  await page.waitForSelector('#pending-list button.again');
+  const offered = await page.textContent('#pending-list');
+  check(offered.includes(TITLE) && !await page.isHidden('#pending'), 'after a reload the unconfirmed purchase is offered', offered);
+  const keys3 = [];
+  await page.route(ROUTE, async (route) => {
+    keys3.push(route.request().headers()['idempotency-key']);
+    await route.continue();
+  });
+  await page.focus('#pending-list button.again');
+  await page.keyboard.press('Enter');
+  const id2 = await confirmed(page, placed);
+  await page.unroute(ROUTE);
+  check(keys3.length === 1 && keys3[0] === keys2[0], '"Try again" reused the stored key', keys3);
+  check(id2 === lost2[0].order_id && (await api('GET', '/bazar/orders/' + (id2 + 1))).status === 404,
+        '"Try again" confirms the one order placed', { id2, lost: lost2[0].order_id });
+  check(await stock() === stock0 - 2, 'still one copy taken per purchase');
+  check(await page.isHidden('#pending') && Object.keys(await pending()).length === 0,
+        'the confirmed purchase is no longer pending');
+  await page.waitForSelector(`#order-list button[data-id="${id2}"]`);
+  check(await page.locator(`#order-list button[data-id="${id1}"]`).count() === 1, '"Your orders" lists both orders');
+  await shotTo(page, 'retry-after-reload.png');
+  check(problems.length === 0, 'no console errors, page errors or failed requests but the resets (retry)', problems);
+  await page.close();
 }
 
 async function unavailableChecks(ctx) {
@@ -307,8 +487,13 @@ async function main() {
       timeout: 60000,
     });
     if (mode === 'unavailable') await unavailableChecks(ctx);
+    else if (mode === 'retry') await retryChecks(ctx);
     else if (mode === 'shot' && shot) await readmeShot(ctx);
-    else await storeChecks(ctx);
+    else {
+      const placed = [];
+      await storeChecks(ctx, placed);
+      await ordersAndTopicsChecks(ctx, placed);
+    }
   } catch (e) {
     check(false, 'the run finished without an exception', String(e && e.stack || e));
   } finally {
