@@ -2,7 +2,7 @@
 # Installs the Debian packages Bazar needs (plus any given as arguments) that are missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config nginx-light spawn-fcgi libfcgi-dev libsqlite3-dev sqlite3
+packages=(build-essential pkg-config nginx-light spawn-fcgi multiwatch runit libfcgi-dev libsqlite3-dev sqlite3
     redis-server libhiredis-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev python3-pytest
     python3-pytest-xdist curl wrk chromium nodejs iproute2 redis-tools libfaketime "$@")
 # Debian's nodejs needs the separate npm package; a nodejs from elsewhere (NodeSource)

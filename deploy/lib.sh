@@ -326,3 +326,70 @@ show_log() {
         printf -- '--- %s: empty or missing ---\n' "$f" >&2
     fi
 }
+
+# --- supervision (runit + multiwatch; README "Supervision") ------------------------------------
+# Every component runs under runit's runsv, one service directory each in $SV, all watched by
+# one runsvdir per host ($RUN/runsvdir.pid). A service's run script (deploy/service.sh) puts
+# it in a process group of its own, so the group id is the pid it writes to $RUN/NAME.pid and
+# every process of the component - a pool's multiwatch and its children, nginx's master and
+# workers - is found by group, never by name.
+SV="$VAR/sv"
+
+# services: every runit service of this host, in stop order: nginx (every host has its
+# internal listener), the front end, order replicas, catalog replicas, then Redis.
+services() {
+    local all
+    all="$(pools | awk '{print $1}')"
+    echo nginx
+    grep -x frontend <<<"$all" || true
+    grep '^order-' <<<"$all" || true
+    grep '^catalog-' <<<"$all" || true
+    if has_role redis; then echo redis; fi
+}
+
+# group_pids PGID: the live processes of process group PGID (none when PGID is not a group);
+# pgrep -g selects by group id only, never by name.
+group_pids() {
+    local p
+    is_uint "$1" && (($1 > 1)) || return 0
+    for p in $(pgrep -g "$1" 2>/dev/null); do
+        if pid_alive "$p"; then echo "$p"; fi
+    done
+    return 0
+}
+
+# service_pids NAME: every live process of service NAME (its process group).
+service_pids() { group_pids "$(read_pids "$RUN/$1.pid" | head -n 1)"; }
+
+# sv_state NAME: runit's view of a service: run, down, finish or none (no runsv watches it).
+sv_state() {
+    local out
+    [[ -p "$SV/$1/supervise/ok" ]] || { echo none; return 0; }
+    out="$(sv status "$SV/$1" 2>/dev/null)" || true
+    case "$out" in
+    run:* | down:* | finish:*) echo "${out%%:*}" ;;
+    *) echo none ;; # "warning: ...: runsv not running"
+    esac
+}
+
+# runsvdir_alive: true if this host's runsvdir runs.
+runsvdir_alive() { pids_alive "$RUN/runsvdir.pid" runsvdir; }
+
+# stop_unsupervised: stops what a pid file names that no runit service directory claims - a
+# host started by an older Bazar, whose pid files list spawn-fcgi's children, nginx's master
+# and Redis - and prints each name stopped. Their pids are checked by command name.
+stop_unsupervised() {
+    local f name prog
+    for f in "$RUN"/*.pid; do
+        [[ -e "$f" ]] || continue
+        name="$(basename "$f" .pid)"
+        [[ "$name" == runsvdir || -d "$SV/$name" ]] && continue
+        case "$name" in
+        redis) prog=redis-server ;;
+        nginx) prog=nginx ;;
+        *) prog="${name%%-*}" ;;
+        esac
+        if [[ -n "$(live_pids "$f" "$prog")" ]]; then echo "$name"; fi
+        kill_pidfile "$f" "$prog"
+    done
+}

@@ -20,7 +20,7 @@ nginx_cmd -s reload </dev/null >"$out" 2>&1 || {
     die "nginx -s reload failed"
 }
 info "nginx reloaded (pid $(read_pids "$RUN/nginx.pid")); configuration test passed"
-while read -r name _ prog _; do
-    pids_alive "$RUN/$name.pid" "$prog" ||
+while read -r name _ _ _; do
+    [[ "$(sv_state "$name")" == run ]] ||
         warn "pool $name is not running (new topology?): 'make start' spawns it"
 done < <(pools)

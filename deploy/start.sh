@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Starts whatever part of one Bazar host is not running (Redis, FastCGI pools, nginx); idempotent.
+# Starts whatever part of one Bazar host is not running, under runit supervision (Redis, FastCGI pools, nginx); idempotent.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for tool in spawn-fcgi nginx redis-server curl; do
+for tool in spawn-fcgi multiwatch runsvdir sv chpst nginx redis-server curl; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found: run 'make deps' (deploy/deps.sh)"
 done
 for prog in catalog order frontend; do
@@ -48,110 +48,113 @@ fail() {   # MESSAGE LOG...: explain, show the relevant logs, exit non-zero
     exit 1
 }
 
-# --- Redis ------------------------------------------------------------------------------------
-start_redis() {
-    local pidf="$RUN/redis.pid" sock="$RUN/redis.sock"
-    if pids_alive "$pidf" redis-server && [[ -S "$sock" ]]; then
-        return 0
-    fi
-    kill_pidfile "$pidf" redis-server
-    rm -f "$sock"
-    redis-server "$VAR/redis.conf" </dev/null >"$LOGDIR/redis.stdout.log" 2>&1 ||
-        fail "redis-server did not start" "$LOGDIR/redis.stdout.log" "$LOGDIR/redis.log"
-    if ! wait_for_file "$pidf" 5 || ! wait_for_socket "$sock" 5 || ! pids_alive "$pidf" redis-server; then
-        fail "Redis did not come up (no live pid in $pidf or no socket $sock)" \
-            "$LOGDIR/redis.stdout.log" "$LOGDIR/redis.log"
-    fi
-    started+=(redis)
-}
-
-# --- FastCGI pools ---------------------------------------------------------------------------
-# start_pool NAME CHILDREN PROGRAM REPLICA|-: (re)spawns the pool unless every pid in its
-# pid file is alive and its socket exists. In TCP mode (a cluster) the pool listens on its
-# host's address and port (lib.sh pool_port) instead of a unix socket.
-start_pool() {
-    local name="$1" children="$2" prog="$3" replica="$4"
-    local sock="$RUN/$name.sock" pidf="$RUN/$name.pid" out="$LOGDIR/spawn-$name.log"
-    local -a opts cmd spawned recorded
-    local rc
-    if pids_alive "$pidf" "$prog" && { ((TCP)) || [[ -S "$sock" ]]; }; then
-        return 0
-    fi
-    # Partly dead (or never started): stop what is left of it, by pid only, then respawn.
-    kill_pidfile "$pidf" "$prog"
-    rm -f "$sock"
-    opts=(-F "$children" -P "$pidf")
-    if ((TCP)); then
-        opts+=(-a "$BAZAR_LISTEN" -p "$(pool_port "$name")")
-    elif is_root; then
-        opts+=(-s "$sock" -U "$RUN_USER" -G "$RUN_GROUP" -M 0660)
-    else
-        opts+=(-s "$sock" -M 0600)
-    fi
-    cmd=("$BIN/$prog" -c "$CONF")
-    [[ "$replica" == - ]] || cmd+=(-r "$replica")
-    [[ "$name" != *.peer ]] || cmd+=(-p peer)
-    rc=0
-    spawn-fcgi "${opts[@]}" -- "${cmd[@]}" </dev/null >"$out" 2>&1 || rc=$?
-    # spawn-fcgi 1.6.4 prints "child spawned successfully: PID: N" for every child and
-    # writes every child's pid, one per line, to the -P file - but without a final
-    # newline. Rewrite the file from its output: one pid per line, newline-terminated
-    # (so `cat *.pid` works), and its output wins should the two ever disagree.
-    mapfile -t spawned < <(sed -n 's/.*PID: \([0-9][0-9]*\).*/\1/p' "$out")
-    mapfile -t recorded < <(read_pids "$pidf")
-    if ((rc == 0)) && [[ "${spawned[*]}" != "${recorded[*]}" ]]; then
-        warn "$name: pid file $pidf (${recorded[*]:-empty}) disagrees with spawn-fcgi (${spawned[*]:-none})"
-    fi
-    if ((${#spawned[@]})); then printf '%s\n' "${spawned[@]}" >"$pidf"; fi
-    if ((rc != 0)); then
-        fail "spawn-fcgi could not start $name (${cmd[*]}): exit status $rc" "$out" \
-            "$(program_log "$prog" "$replica")"
-    fi
-    ((${#spawned[@]} == children)) ||
-        fail "$name: spawn-fcgi started ${#spawned[@]} of $children children" "$out" \
-            "$(program_log "$prog" "$replica")"
-    started+=("$name")
-}
-
 program_log() { # PROGRAM REPLICA|-
     if [[ "$2" == - ]]; then echo "$LOGDIR/$1.log"; else echo "$LOGDIR/$1-$2.log"; fi
 }
 
-if has_role redis; then start_redis; fi
-# Catalog replicas, then order replicas, then the front end (the order of pools()).
-while read -r name children prog replica; do
-    start_pool "$name" "$children" "$prog" "$replica"
-done < <(pools)
-
-# A program that dies right after exec (bad config, missing library) has exited by now.
-sleep 0.3
-while read -r name children prog replica; do
-    if ! pids_alive "$RUN/$name.pid" "$prog"; then
-        fail "$name: a child exited right after starting" "$LOGDIR/spawn-$name.log" \
-            "$(program_log "$prog" "$replica")"
-    fi
-done < <(pools)
-
-# --- nginx -----------------------------------------------------------------------------------
 out="$LOGDIR/nginx.start.log"
 if ! nginx_cmd -t -q </dev/null >"$out" 2>&1; then
     fail "nginx configuration test failed ($NGINX_CONF)" "$out"
 fi
-if pids_alive "$RUN/nginx.pid" nginx; then
-    # Already running: apply a changed configuration gracefully (render.sh flags changes).
-    if [[ -e "$VAR/nginx/.changed" ]]; then
-        nginx_cmd -s reload </dev/null >"$out" 2>&1 || fail "nginx reload failed" "$out" "$NGINX_ERROR_LOG"
-        started+=("nginx(reloaded)")
-    fi
-else
-    kill_pidfile "$RUN/nginx.pid" nginx
-    nginx_cmd </dev/null >"$out" 2>&1 || fail "nginx did not start" "$out" "$NGINX_ERROR_LOG"
-    if ! wait_for_file "$RUN/nginx.pid" 5 || ! pids_alive "$RUN/nginx.pid" nginx; then
-        fail "nginx did not start (no live pid in $RUN/nginx.pid)" "$out" "$NGINX_ERROR_LOG"
-    fi
-    started+=(nginx)
+
+# --- supervision -----------------------------------------------------------------------------
+# write_service NAME: $SV/NAME/run, which execs deploy/service.sh NAME with this host's
+# environment (runsv starts it again with the same environment after every crash).
+write_service() {
+    local dir="$SV/$1" v
+    mkdir -p "$dir"
+    {
+        echo '#!/usr/bin/env bash'
+        echo "# Written by deploy/start.sh: runit's run script for $1 (see deploy/service.sh)."
+        for v in $(compgen -v BAZAR_); do
+            [[ "$v" =~ ^BAZAR_(LIB_LOADED|RUN_FOREGROUND|START_WAIT)$ ]] && continue
+            printf 'export %s=%q\n' "$v" "${!v}"
+        done
+        printf 'export PATH=%q\n' "$PATH"
+        # BAZAR_PASS_ENV names more variables for the components (LD_PRELOAD, say).
+        for v in ${BAZAR_PASS_ENV:-}; do
+            [[ "$v" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "BAZAR_PASS_ENV: $v is not a variable name"
+            if [[ -n "${!v+set}" ]]; then printf 'export %s=%q\n' "$v" "${!v}"; fi
+        done
+        printf 'exec bash %q %q\n' "$DEPLOY/service.sh" "$1"
+    } >"$dir/run.new"
+    chmod 755 "$dir/run.new"
+    mv -f "$dir/run.new" "$dir/run"
+}
+if ! runsvdir_alive && [[ ! -d "$SV" ]]; then
+    # Processes of an older Bazar, not supervised, would hold the sockets and ports.
+    mapfile -t old < <(stop_unsupervised)
+    if ((${#old[@]})); then info "stopped ${old[*]} (started before supervision)"; fi
+fi
+mapfile -t svcs < <(services)
+for s in "${svcs[@]}"; do write_service "$s"; done
+
+fresh=0 # runsvdir starts every service at once
+if ! runsvdir_alive; then
+    fresh=1
+    # Its own session, so that nothing that signals our caller's group reaches it; -P puts
+    # every runsv in a session of its own too.
+    setsid runsvdir -P "$SV" </dev/null >>"$LOGDIR/runsvdir.log" 2>&1 &
+    echo "$!" >"$RUN/runsvdir.pid"
+    started+=(runsvdir)
 fi
 
+# ready NAME: the service's process group is complete: Redis with its socket, nginx, or a
+# pool's multiwatch with all its children (and its socket, unless TCP).
+ready() {
+    local name="$1" pid n want
+    [[ "$(sv_state "$name")" == run ]] || return 1
+    pid="$(read_pids "$RUN/$name.pid" | head -n 1)"
+    [[ -n "$pid" ]] || return 1
+    n="$(group_pids "$pid" | wc -l)"
+    case "$name" in
+    redis) [[ -S "$RUN/redis.sock" ]] && ((n >= 1)) ;;
+    nginx) ((n >= 2)) ;; # the master and its worker
+    *)
+        want="$(pools | awk -v s="$name" '$1 == s {print $2}')"
+        ((n == want + 1)) && { ((TCP)) || [[ -S "$RUN/$name.sock" ]]; }
+        ;;
+    esac
+}
+
+service_log() { # NAME: the log that tells why the service did not start
+    case "$1" in
+    redis) echo "$LOGDIR/redis.stdout.log $LOGDIR/redis.log" ;;
+    nginx) echo "$LOGDIR/nginx.stdout.log $NGINX_ERROR_LOG" ;;
+    *) echo "$LOGDIR/spawn-$1.log $(program_log "$(pools | awk -v s="$1" '$1 == s {print $3 " " $4}')")" ;;
+    esac
+}
+
+for s in "${svcs[@]}"; do
+    # runsvdir notices a new service directory within 5 s.
+    for ((i = 0; i < 70; i++)); do
+        [[ "$(sv_state "$s")" != none ]] && break
+        sleep 0.1
+    done
+    [[ "$(sv_state "$s")" != none ]] || fail "runsvdir did not pick up $SV/$s within 7 s" "$LOGDIR/runsvdir.log"
+    if ((fresh)) || ! ready "$s"; then started+=("$s"); fi
+    # "up" also undoes "sv down" or "sv once" (a test or an operator holding it down).
+    sv up "$SV/$s" >/dev/null || fail "sv up $SV/$s failed"
+done
+for s in "${svcs[@]}"; do
+    for ((i = 0; i < 100; i++)); do
+        ready "$s" && break
+        sleep 0.1
+    done
+    if ! ready "$s"; then
+        # A component that cannot start (bad configuration, missing library) would be
+        # restarted once a second for ever: hold it down and say why.
+        sv down "$SV/$s" >/dev/null 2>&1 || true
+        # shellcheck disable=SC2046  # service_log prints several paths
+        fail "$s did not start within 10 s (held down: fix it, then 'make start')" $(service_log "$s")
+    fi
+done
+
+# A changed configuration (render.sh flags it) is applied gracefully to a running nginx.
+if [[ -e "$VAR/nginx/.changed" && " ${started[*]} " != *" nginx "* ]]; then
+    nginx_cmd -s reload </dev/null >"$out" 2>&1 || fail "nginx reload failed" "$out" "$NGINX_ERROR_LOG"
+    started+=("nginx(reloaded)")
+fi
 rm -f "$VAR/nginx/.changed"
 
 # --- ready? ----------------------------------------------------------------------------------

@@ -1,34 +1,41 @@
 #!/usr/bin/env bash
-# Prints one line per component of this Bazar host (name, state, pids); exit 0 if all run, else 3.
+# Prints one line per component of this Bazar host (name, runit state, pids); exit 0 if all run, else 3.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bad=0
-show() { # NAME PIDFILE COMM [SOCKET]
-    local name="$1" pidf="$2" comm="$3" sock="${4:-}" state pids live
-    pids="$(read_pids "$pidf" | tr '\n' ' ')"
-    live="$(live_pids "$pidf" "$comm" | tr '\n' ' ')"
-    if [[ -z "$pids" ]]; then
-        state=stopped
-    elif [[ "$pids" == "$live" ]]; then
-        state=running
-        if [[ -n "$sock" && ! -S "$sock" ]]; then state="running (socket $sock missing)"; fi
-    elif [[ -z "$live" ]]; then
-        state=dead
-    else
-        state="degraded (alive: ${live% })"
-    fi
+# show NAME: runit's state of the service and the pids of its process group; "running" needs
+# runsv to say run and the group to be complete (a pool: multiwatch and every child).
+show() {
+    local name="$1" state pids want n
+    pids="$(service_pids "$name" | tr '\n' ' ')"
+    n="$(wc -w <<<"$pids")"
+    case "$(sv_state "$name")" in
+    run)
+        case "$name" in
+        redis | nginx) want=1 ;;
+        *) want="$(($(pools | awk -v s="$name" '$1 == s {print $2}') + 1))" ;;
+        esac
+        if ((n >= want)); then state=running; else state="restarting ($n of $want processes)"; fi
+        if [[ "$name" != nginx ]] && ((!TCP)) || [[ "$name" == redis ]]; then
+            [[ -S "$RUN/$name.sock" ]] || state="running (socket $RUN/$name.sock missing)"
+        fi
+        ;;
+    down) if [[ -n "$pids" ]]; then state="stopping"; else state=down; fi ;;
+    *) if [[ -n "$pids" ]]; then state="unsupervised"; else state=stopped; fi ;;
+    esac
     [[ "$state" == running ]] || bad=1
     printf '%-18s %-9s pids: %s\n' "$name" "$state" "${pids:--}"
 }
 
-if has_role redis; then show redis "$RUN/redis.pid" redis-server "$RUN/redis.sock"; fi
-while read -r name _ prog _; do
-    if ((TCP)); then sock=""; else sock="$RUN/$name.sock"; fi
-    show "$name" "$RUN/$name.pid" "$prog" "$sock"
-done < <(pools)
-show nginx "$RUN/nginx.pid" nginx
+if runsvdir_alive; then
+    printf '%-18s %-9s pids: %s\n' runsvdir running "$(read_pids "$RUN/runsvdir.pid")"
+else
+    printf '%-18s %-9s pids: -\n' runsvdir stopped
+    bad=1
+fi
+while read -r name; do show "$name"; done < <(services | tac)
 
 health() { # LABEL URL
     local code state

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops everything one Bazar host started under $BAZAR_VAR, by pid file only; safe to run twice.
+# Stops everything one Bazar host started under $BAZAR_VAR: every runit service, then runsvdir;
+# processes are found by pid file and process group only. Safe to run twice.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -10,30 +11,60 @@ set -euo pipefail
 }
 
 stopped=()
-stop_one() { # PIDFILE COMM LABEL
-    if [[ -e "$1" ]]; then
-        if [[ -n "$(live_pids "$1" "$2")" ]]; then stopped+=("$3"); fi
-        kill_pidfile "$1" "$2"
-    fi
-}
-
-# nginx first so no new request reaches a pool that is going away. TERM is nginx's fast
-# shutdown; the master stops its workers itself.
-stop_one "$RUN/nginx.pid" nginx nginx
-
-# Then every FastCGI pool that has a pid file - including pools of a larger topology than
-# the current one - front end first, then order, then catalog.
 shopt -s nullglob
-for pidf in "$RUN"/frontend.pid "$RUN"/order-*.pid "$RUN"/catalog-*.pid; do
-    name="$(basename "$pidf" .pid)"
-    prog="${name%%-*}"
-    stop_one "$pidf" "$prog" "$name"
-    rm -f "$RUN/$name.sock"
+# Every service directory, including those of a larger topology than the current one: nginx
+# first so no new request reaches a pool that is going away, then the front end, order and
+# catalog replicas, Redis last.
+mapfile -t order < <(
+    for d in "$SV"/*/; do basename "$d"; done |
+        awk '{ r = ($1 == "nginx") ? 0 : ($1 == "frontend") ? 1 : ($1 ~ /^order-/) ? 2 : ($1 ~ /^catalog-/) ? 3 : 4
+               print r, $1 }' | sort -k1,1n -k2,2 | cut -d' ' -f2
+)
+
+# stop_service NAME: down (TERM: nginx's fast shutdown; multiwatch passes TERM to each child,
+# which finishes its request), KILL after 10 s; then the process group must be empty.
+stop_service() {
+    local name="$1" group p i
+    group="$(read_pids "$RUN/$name.pid" | head -n 1)"
+    if [[ "$(sv_state "$name")" != none ]]; then
+        sv -w 10 force-stop "$SV/$name" >/dev/null 2>&1 || true
+    fi
+    # Left in the group (a crash orphaned them, or runsv was gone): TERM, then KILL.
+    for ((i = 0; i < 70; i++)); do
+        p="$(group_pids "$group")"
+        [[ -z "$p" ]] && break
+        # shellcheck disable=SC2086  # one pid per word
+        if ((i == 0)); then kill -TERM $p 2>/dev/null || true; elif ((i == 50)); then kill -KILL $p 2>/dev/null || true; fi
+        sleep 0.1
+    done
+    rm -f "$RUN/$name.pid" "$RUN/$name.sock"
+}
+# runsvdir first: it would start a new runsv for every one that exits below (each runsv
+# runs in a session of its own and goes on supervising without it).
+if [[ -e "$RUN/runsvdir.pid" ]]; then
+    if runsvdir_alive; then stopped+=(runsvdir); fi
+    kill_pidfile "$RUN/runsvdir.pid" runsvdir
+fi
+# Then held down, so that runsv starts none of them again while the others stop.
+for s in "${order[@]}"; do
+    if [[ -n "$(service_pids "$s")" ]]; then stopped+=("$s"); fi
+    if [[ "$(sv_state "$s")" != none ]]; then sv down "$SV/$s" >/dev/null 2>&1 || true; fi
 done
-
-stop_one "$RUN/redis.pid" redis-server redis
+for s in "${order[@]}"; do stop_service "$s"; done
+# And each runsv exits once its service is down.
+for s in "${order[@]}"; do
+    if [[ "$(sv_state "$s")" != none ]]; then sv exit "$SV/$s" >/dev/null 2>&1 || true; fi
+done
+for ((i = 0; i < 50; i++)); do
+    left=0
+    for s in "${order[@]}"; do [[ "$(sv_state "$s")" == none ]] || left=1; done
+    ((left)) || break
+    sleep 0.1
+done
+# Whatever an older, unsupervised Bazar left running.
+mapfile -t old < <(stop_unsupervised)
+stopped+=("${old[@]}")
 rm -f "$RUN/redis.sock"
-
 # Sockets left by pools that are gone (crashed, or pid file removed by hand).
 for sock in "$RUN"/*.sock; do
     name="$(basename "$sock" .sock)"

@@ -47,6 +47,7 @@
 
 #include "fcgi_db.h"
 #include "fcgi_log.h"
+#include "fcgi_pool.h"
 #include "fcgi_router.h"
 #include "repl_msg.h"
 
@@ -634,19 +635,16 @@ int repl_handle_snapshot(fcgi_request *req)
     return fcgi_resp_json(req, 200, o);
 }
 
-/* Appends the pids listed in a pid file (one per line) to arr. */
+/* Appends the serving processes of the pool whose pid file is path to arr. */
 static void add_pids(json_object *arr, const char *path)
 {
-    char line[32];
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    while (fgets(line, sizeof line, f)) {
-        long pid = strtol(line, NULL, 10);
-        if (pid > 0)
-            json_object_array_add(arr, json_object_new_int64(pid));
+    pid_t pids[64];
+    int n = fcgi_pool_pids(path, pids, sizeof pids / sizeof pids[0]);
+    for (int i = 0; i < n; i++) {
+        json_object *v = json_object_new_int64(pids[i]);
+        if (v && json_object_array_add(arr, v) != 0)
+            json_object_put(v);
     }
-    fclose(f);
 }
 
 int repl_handle_state(fcgi_request *req)
@@ -689,7 +687,7 @@ int repl_handle_state(fcgi_request *req)
                            json_object_new_int64(applied - r->sh->boot_applied));
     json_object_object_add(o, "snapshots", json_object_new_int64(r->sh->snapshots));
     /* Where this replica runs, as its own host sees it: the pool that
-     * answered and the pids of both pools (spawn-fcgi's pid files). */
+     * answered and the serving pids of both pools (fcgi_pool.h). */
     char where[FCGI_CONFIG_STR + 16];
     if (fcgi_app_listen_address(where, sizeof where) == 0)
         json_object_object_add(o, "listen", json_object_new_string(where));

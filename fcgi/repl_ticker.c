@@ -19,6 +19,7 @@
 
 #include "fcgi_db.h"
 #include "fcgi_log.h"
+#include "fcgi_pool.h"
 #include "repl_internal.h"
 
 #define TRIM_EVERY_MS 1000
@@ -183,35 +184,21 @@ static void run_election(repl_t *r)
         repl_hard_persist(r);
 }
 
-/* 1 when some process of this replica's client pool runs: its pid file
- * (spawn-fcgi's, under var/run) names one that exists and is neither
- * stopped nor a zombie; also 1 when that cannot be told (no pid file). */
+/* 1 when some serving process of this replica's client pool runs (is
+ * neither stopped nor a zombie, fcgi_pool.h); also 1 when that cannot be
+ * told (no pid file). */
 static int own_pool_runs(const repl_t *r)
 {
-    char path[FCGI_CONFIG_STR + 64], line[32];
+    char path[FCGI_CONFIG_STR + 64];
     snprintf(path, sizeof path, "%s/run/%s-%d.pid", r->cfg->var_dir, r->m.service, r->self);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    pid_t pids[64];
+    int n = fcgi_pool_pids(path, pids, sizeof pids / sizeof pids[0]);
+    if (n <= 0)
         return 1;
-    int runs = 0, listed = 0;
-    while (!runs && fgets(line, sizeof line, f)) {
-        long pid = strtol(line, NULL, 10);
-        if (pid <= 0)
-            continue;
-        listed = 1;
-        char stat[64], buf[512];
-        snprintf(stat, sizeof stat, "/proc/%ld/stat", pid);
-        FILE *s = fopen(stat, "r");
-        if (!s)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, s);
-        fclose(s);
-        buf[n] = 0;
-        const char *close = strrchr(buf, ')');
-        runs = close && close[1] == ' ' && !strchr("TtZX", close[2]);
-    }
-    fclose(f);
-    return runs || !listed;
+    for (int i = 0; i < n; i++)
+        if (fcgi_pid_runs(pids[i]))
+            return 1;
+    return 0;
 }
 
 /* Point 7 of the failure list in docs/REPLICATION.md: a primary whose

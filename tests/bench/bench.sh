@@ -249,19 +249,16 @@ wrk_run() {
 
 # --- memory ------------------------------------------------------------------------------------------
 echo "phase,process,pid,rss_kb" >"$OUT/memory.csv"
-# rss_snapshot PHASE: the RSS of every process in the cluster's pid files (+ nginx workers).
+# rss_snapshot PHASE: the RSS of every process of the cluster: each pid file names a
+# process group (deploy/service.sh), whose members are a pool's multiwatch and workers,
+# nginx's master and worker, Redis, or runsvdir.
 rss_snapshot() {
-    local phase="$1" f name p w
+    local phase="$1" f name p
     for f in "$VARD"/run/*.pid; do
         name="$(basename "$f" .pid)"
-        for p in $(tr -s '[:space:]' ' ' <"$f"); do
+        for p in $(pgrep -g "$(head -n 1 "$f")"); do
             [[ -r /proc/$p/status ]] || continue
             echo "$phase,$name,$p,$(awk '/^VmRSS/{print $2}' "/proc/$p/status")" >>"$OUT/memory.csv"
-            if [[ "$name" == nginx ]]; then
-                for w in $(tr -s " " "\n" 2>/dev/null <"/proc/$p/task/$p/children"); do
-                    echo "$phase,nginx-worker,$w,$(awk '/^VmRSS/{print $2}' "/proc/$w/status")" >>"$OUT/memory.csv"
-                done
-            fi
         done
     done
 }

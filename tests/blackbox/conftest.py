@@ -246,6 +246,51 @@ def signal_pids(pids, sig):
     return pids
 
 
+def _procs():
+    """(pid, state, ppid, pgrp) of every live process, from /proc."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d, "rb") as f:
+                data = f.read().decode("latin-1")
+        except OSError:
+            continue
+        rest = data[data.rfind(")") + 2:].split()
+        if len(rest) > 2 and rest[0] not in ("Z", "X", "x"):
+            yield int(d), rest[0], int(rest[1]), int(rest[2])
+
+
+def group_pids(pgid):
+    """The live processes of process group pgid."""
+    return sorted(pid for pid, _, _, grp in _procs() if grp == pgid)
+
+
+def children_of(parents):
+    """The live direct children of any of parents."""
+    parents = set(parents)
+    return sorted(pid for pid, _, ppid, _ in _procs() if ppid in parents)
+
+
+def sv_hold(var, names, timeout=5.0):
+    """runit's sv once for each service under var/sv: it stays dead once
+    killed (until sv up or start.sh). Returns once every runsv has taken the
+    command (its status file wants the service down): a kill sent earlier
+    could reach the process first, and runsv would restart it."""
+    dirs = [os.path.join(var, "sv", n) for n in names]
+    r = subprocess.run(["sv", "once"] + dirs, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, "sv once %s: %s%s" % (names, r.stdout, r.stderr)
+    deadline = time.monotonic() + timeout
+    for d in dirs:
+        while True:
+            with open(os.path.join(d, "supervise", "status"), "rb") as f:
+                st = f.read()
+            if len(st) >= 18 and st[17:18] == b"d":  # runit's status: byte 17 is "want"
+                break
+            assert time.monotonic() < deadline, "runsv of %s did not take sv once" % d
+            time.sleep(0.01)
+
+
 def _proc_stat(pid):
     """(state, starttime) of a pid from /proc, or None if it does not exist."""
     try:
@@ -493,9 +538,43 @@ class Cluster:
     # ---- pids
 
     def pids(self, name):
-        pids = _read_pidfile(os.path.join(self.var, "run", name + ".pid"))
+        """Every live process of component name: the process group whose id
+        deploy/service.sh wrote to var/run/NAME.pid (a pool's multiwatch and
+        its children, nginx's master and worker, Redis); runsvdir by pid."""
+        listed = _read_pidfile(os.path.join(self.var, "run", name + ".pid"))
+        pids = listed if name == "runsvdir" or not listed else group_pids(listed[0])
         self._note(pids)
         return pids
+
+    def workers(self, name):
+        """The processes that serve a pool's requests: its group without the
+        supervisor (multiwatch) that leads it."""
+        listed = _read_pidfile(os.path.join(self.var, "run", name + ".pid"))
+        return [p for p in self.pids(name) if not listed or p != listed[0]]
+
+    def sv(self, command, names):
+        """runit's sv COMMAND for each service (once, down, up, ...)."""
+        dirs = [os.path.join(self.var, "sv", n) for n in names]
+        r = subprocess.run(["sv", command] + dirs, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, "sv %s %s: %s%s" % (command, names, r.stdout, r.stderr)
+
+    def kill(self, names, sig=signal.SIGKILL):
+        """Sends sig to every process of the named components. A SIGKILL'd
+        component stays dead (sv once) until start.sh or sv up: the way a test
+        keeps a replica down; crash() lets the supervisor restart it."""
+        if sig == signal.SIGKILL:
+            sv_hold(self.var, names)
+        return signal_pids([p for n in names for p in self.pids(n)], sig)
+
+    def crash(self, names):
+        """kill -9 of every process of the named components, left to runit
+        and multiwatch to restart."""
+        return signal_pids([p for n in names for p in self.pids(n)], signal.SIGKILL)
+
+    def supervisors(self):
+        """runsvdir and its runsv processes (one per service)."""
+        top = _read_pidfile(os.path.join(self.var, "run", "runsvdir.pid"))
+        return top + children_of(top)
 
     def pid_files(self):
         run = os.path.join(self.var, "run")
@@ -522,6 +601,7 @@ class Cluster:
 
     def _remember_pids(self):
         self.pid_files()
+        self._note(self.supervisors())
 
     def live_pids(self):
         """Every pid ever read from a pid file (plus the current files) that

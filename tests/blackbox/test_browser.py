@@ -10,7 +10,6 @@ still run)."""
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 
@@ -121,14 +120,11 @@ def test_storefront_when_orders_are_down(cluster):
     """Last in this module: stops every order replica, then the page must show the
     503 message and the cluster panel the order replicas down."""
     node = _browser_ready()
-    pids = [p for n in range(1, cluster.order_replicas + 1)
-            for name in ("order-%d" % n, "order-%d.peer" % n) for p in cluster.pids(name)]
+    names = ["order-%d%s" % (n, peer) for n in range(1, cluster.order_replicas + 1)
+             for peer in ("", ".peer")]
+    pids = [p for n in names for p in cluster.pids(n)]
     assert pids
-    for p in pids:
-        try:
-            os.kill(p, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    cluster.sv("down", names)  # TERM, and runit leaves them down
     deadline = time.monotonic() + 10
     while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)

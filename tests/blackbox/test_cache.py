@@ -120,7 +120,7 @@ def test_redis_down_then_back(make_cluster):
     others = {n: p for n, p in c.pid_files().items() if n != "redis"}
     assert others, "no pid files besides redis"
 
-    os.kill(rpid, signal.SIGKILL)
+    c.kill(["redis"])  # stays dead (sv once) until start.sh
     deadline = time.monotonic() + 5
     for _ in range(100):
         if not pid_alive(rpid) or time.monotonic() > deadline:

@@ -6,7 +6,6 @@ Also the public GET /bazar/status it reads (with Redis's hit ratio)."""
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 
@@ -300,8 +299,8 @@ def test_public_status_matches_internal(cluster):
         # replica's pids (from its own host's pid files) and listener, the public not.
         for i, (p, q) in enumerate(zip(pub.body[svc]["replicas"], internal[svc]["replicas"]), 1):
             assert "pids" not in p and "listen" not in p, p
-            assert sorted(q["pids"]) == sorted(cluster.pids("%s-%d" % (svc, i)) +
-                                               cluster.pids("%s-%d.peer" % (svc, i))), q
+            assert sorted(q["pids"]) == sorted(cluster.workers("%s-%d" % (svc, i)) +
+                                               cluster.workers("%s-%d.peer" % (svc, i))), q
             assert q["listen"] == "unix:%s/run/%s-%d.peer.sock" % (cluster.var, svc, i), q
     c = pub.body["cache"]
     assert c["enabled"] is True
@@ -328,12 +327,7 @@ def test_unreachable_server_exit_3(srv):
 
 
 def _kill_pools(c, names):
-    pids = [p for n in names for p in c.pids(n)]
-    for p in pids:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    pids = c.kill(names)  # they stay dead (sv once)
     deadline = time.monotonic() + 10
     while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)

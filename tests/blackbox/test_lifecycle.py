@@ -3,6 +3,7 @@
 import http.client
 import os
 import signal
+import time
 
 import pytest
 
@@ -72,10 +73,11 @@ def test_status_then_stop(make_cluster):
 
 def test_status_notices_a_dead_process(make_cluster):
     c = make_cluster()
-    victim = c.pids("catalog-2")
+    victim = c.kill(["catalog-2"])  # held down (sv once), so it stays dead
     assert victim, "no catalog-2 pids"
-    for pid in victim:
-        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(pid_alive(p) for p in victim) and time.monotonic() < deadline:
+        time.sleep(0.05)
     rc, out = c.status_script()
     assert rc not in (0, None), "status.sh must exit non-zero with catalog-2 dead, got %s:\n%s" % (rc, out[-3000:])
 

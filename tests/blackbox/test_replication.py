@@ -115,8 +115,7 @@ def test_purchases_go_straight_to_the_primaries_once_named(make_cluster):
     assert len(upstream_catalog) <= 3 and len(direct_catalog) >= 12 - 3, (upstream_catalog,
                                                                       len(direct_catalog))
     # The named order primary dies: the next purchases fall back and succeed.
-    for pid in c.pids("order-%d" % ids[0]) + c.pids("order-%d.peer" % ids[0]):
-        os.kill(pid, 9)
+    c.kill(["order-%d" % ids[0], "order-%d.peer" % ids[0]])
     ok = 0
     deadline = time.monotonic() + 20
     while ok < 3 and time.monotonic() < deadline:

@@ -92,8 +92,12 @@ def schedule(seed, seconds, topology_kind, majority=False, clocks=True):
 class Nemesis:
     """Runs a schedule against a sut in a thread, recording each fault in hist."""
 
-    def __init__(self, sut, hist, plan, log=print):
+    def __init__(self, sut, hist, plan, log=print, hold_kills=True):
+        """hold_kills: a killed component stays dead until its heal (runit's
+        sv once), so a fault lasts as planned; without, kill -9 is a crash
+        that the supervisors (runit, multiwatch) repair by themselves."""
         self.sut = sut
+        self.hold_kills = hold_kills
         self.hist = hist
         self.plan = plan
         self.log = log
@@ -161,6 +165,11 @@ class Nemesis:
     # ---- the faults
 
     def _signal(self, names, sig):
+        """sig to every process of the named components; a SIGKILL'd one is
+        held down (runit's sv once) until the heal restarts it, so that the
+        fault lasts as planned rather than as long as a supervised restart."""
+        if sig == signal.SIGKILL and self.hold_kills:
+            self.sut.hold(names)
         return signal_pids([p for n in names for p in self.sut.pids(n)], sig)
 
     def _restart(self, env=None, host=None):
@@ -178,7 +187,9 @@ class Nemesis:
             host = self.sut.host_of(t["svc"], t["replica"])
             self._signal(names, signal.SIGKILL)
             self._restart({"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "%+.3f" % (t["offset_ms"] / 1000.0),
-                           "FAKETIME_DONT_RESET": "1", "FAKETIME_DISABLE_SHM": "1"}, host)
+                           "FAKETIME_DONT_RESET": "1", "FAKETIME_DISABLE_SHM": "1",
+                           "BAZAR_PASS_ENV": "LD_PRELOAD FAKETIME FAKETIME_DONT_RESET FAKETIME_DISABLE_SHM"},
+                          host)
 
             def heal():
                 self._signal(names, signal.SIGKILL)
@@ -191,7 +202,7 @@ class Nemesis:
             if kind.startswith("kill"):
                 self._signal(names, signal.SIGKILL)
                 host = self.sut.host_of(t["svc"], t["replica"])
-                return lambda: self._restart(None, host)
+                return (lambda: self._restart(None, host)) if self.hold_kills else (lambda: None)
             pids = self._signal(names, signal.SIGSTOP)
             return lambda: signal_pids(pids, signal.SIGCONT)
         front = self.sut.host_of("redis", 0)

@@ -13,6 +13,7 @@ nemesis, restart() (start whatever is not running, without waiting),
 cut/uncut for partitions (Hosts only), data_files() for the final check,
 and close()."""
 
+import glob
 import os
 import shlex
 import subprocess
@@ -46,6 +47,16 @@ class Api:
     def internal(self, *a, **kw):
         return self.c.internal(*a, **kw)
 
+    def service_starts(self):
+        """How many times runit has run a component's run script on every host
+        (deploy/service.sh logs one "bazar: starting NAME" line each time)."""
+        n = 0
+        for var in self.var_dirs():
+            for path in glob.glob(os.path.join(var, "log", "*.log")):
+                with open(path, "rb") as f:
+                    n += f.read().count(b" bazar: starting ")
+        return n
+
 
 class SingleHost(Api):
     kind = "single"
@@ -57,11 +68,18 @@ class SingleHost(Api):
         self.env = dict(self.c.env, BAZAR_START_WAIT="none")
 
     def pids(self, name):
-        """Pids in var/run/<name>.pid (e.g. catalog-2.peer, redis, frontend)."""
+        """Every process of a component (e.g. catalog-2.peer, redis, frontend)."""
         return self.c.pids(name)
+
+    def hold(self, names):
+        """sv once: the components stay dead once killed, until restart()."""
+        conftest.sv_hold(self.c.var, names)
 
     def host_of(self, svc, i):
         return "h1"
+
+    def var_dirs(self):
+        return [self.c.var]
 
     def restart(self, env=None, host=None):
         """deploy/start.sh without waiting: starts what is dead, keeps the rest
@@ -108,13 +126,25 @@ class Hosts(Api):
     def host_of(self, svc, i):
         return "h%d" % (i + 1) if svc in ("catalog", "order") else "h1"
 
-    def pids(self, name):
-        host = "h1"
+    def var_dirs(self):
+        return [self.dep.var(h) for h in self.hosts]
+
+    def _host_of_part(self, name):
         for svc in ("catalog", "order"):
             for i in range(1, REPLICAS + 1):
                 if name in pool_names(svc, i):
-                    host = self.host_of(svc, i)
-        return conftest._read_pidfile(os.path.join(self.dep.var(host), "run", name + ".pid"))
+                    return self.host_of(svc, i)
+        return "h1"
+
+    def pids(self, name):
+        host = self._host_of_part(name)
+        listed = conftest._read_pidfile(os.path.join(self.dep.var(host), "run", name + ".pid"))
+        return conftest.group_pids(listed[0]) if listed else []
+
+    def hold(self, names):
+        """sv once on each component's host: it stays dead once killed."""
+        for name in names:
+            conftest.sv_hold(self.dep.var(self._host_of_part(name)), [name])
 
     def restart(self, env=None, host=None):
         """start.sh without waiting (what deploy/cluster up runs first) on

@@ -50,11 +50,12 @@ opts=(-s "$sock" -F 2 -P "$vgpids")
 if [[ "$(id -u)" -eq 0 ]]; then # as deploy/start.sh: the socket belongs to nginx's user
     opts+=(-U "$(stat -c %U "$sock")" -G "$(stat -c %G "$sock")" -M "0$(stat -c %a "$sock")")
 fi
-for p in $(cat "$run/catalog-1.pid"); do kill -TERM "$p" 2>/dev/null || true; done
+# runit takes the supervised pool down (TERM) and leaves it down; this script's own
+# spawn-fcgi pool, under valgrind, takes its socket.
+sv down "$BAZAR_VAR/sv/catalog-1" >/dev/null
+old="$(head -n 1 "$run/catalog-1.pid")"
 for _ in $(seq 1 100); do # bounded wait for the old pool to go
-    alive=0
-    for p in $(cat "$run/catalog-1.pid"); do [[ -d /proc/$p ]] && ! grep -q ') Z' "/proc/$p/stat" && alive=1; done
-    ((alive)) || break
+    [[ -z "$(pgrep -g "$old")" ]] && break
     sleep 0.1
 done
 rm -f "$sock"
