@@ -23,9 +23,14 @@ ARTIFACTS = os.path.join(REPO, "var", "test-artifacts", "browser")
 CHROMIUM = "/usr/bin/chromium"
 SKIP_BROWSER = os.environ.get("BAZAR_SKIP_BROWSER") == "1"
 
+# the page's scripts, in the order they run (util.js first, app.js starts the page)
+SCRIPTS = ["util.js", "catalog.js", "cluster.js", "app.js"]
 PAGE_FILES = {
     "/": "text/html",
     "/index.html": "text/html",
+    "/util.js": "application/javascript",
+    "/catalog.js": "application/javascript",
+    "/cluster.js": "application/javascript",
     "/app.js": "application/javascript",
     "/style.css": "text/css",
     "/favicon.svg": "image/svg+xml",
@@ -51,7 +56,7 @@ def test_page_files_with_security_headers(cluster, path, ctype):
 
 def test_page_has_no_inline_script_or_style(cluster):
     html = cluster.pub("GET", "/").raw.decode()
-    assert re.findall(r"<script\b[^>]*>", html) == ['<script src="app.js" defer>'], html
+    assert re.findall(r"<script\b[^>]*>", html) == ['<script src="%s" defer>' % js for js in SCRIPTS], html
     assert not re.search(r"\son[a-z]+\s*=", html, re.I), "inline event handler"
     assert "<style" not in html and "style=" not in html and "javascript:" not in html
 
