@@ -66,9 +66,10 @@
 
   /* ---- the view ---------------------------------------------------------------------- */
 
-  function showInputs(v) {
+  /* typing: the title field is being typed in (leave it as the user has it) */
+  function showInputs(v, typing) {
     if ($('topic').value !== v.topic) $('topic').value = v.topic;
-    if (document.activeElement !== $('q') && $('q').value !== v.q) $('q').value = v.q;
+    if (!typing && $('q').value !== v.q) $('q').value = v.q;
     $('sort').value = v.sort;
     $('per-page').value = String(v.per_page);
   }
@@ -117,15 +118,16 @@
     $('pager').hidden = total <= v.per_page && v.page === 1;
   }
 
-  /* Loads view v (how: see setUrl). Resolves when it is on screen (or failed). */
-  function load(v, how) {
+  /* Loads view v (how: see setUrl; typing: see showInputs). Resolves when it is on
+   * screen (or failed). */
+  function load(v, how, typing) {
     var n = ++seq, msg = $('search-msg');
     if (how !== 'none') {
       setUrl(toQuery(v), how === 'push' ? '' : window.location.hash, how);
       if (how === 'push' && bookInHash() === null && onBookClosed) onBookClosed();
     }
     shown = v;
-    showInputs(v);
+    showInputs(v, typing);
     say(msg, 'Loading…');
     $('results').setAttribute('aria-busy', 'true');
     var url = '/bazar/books?' + new URLSearchParams({ topic: v.topic, q: v.q, page: String(v.page),
@@ -163,7 +165,7 @@
       var how = typingEntry ? 'replace' : 'push';
       var v = Object.assign({}, shown || DEFAULTS, { q: q, page: 1 });
       typingEntry = true;
-      load(v, how);
+      load(v, how, true);
     }, DEBOUNCE_MS);
   }
 

@@ -5,7 +5,8 @@
 // MODE "store" (default): topics from GET /bazar/topics; search (with price and stock) ->
 // details -> buy -> stock down; admin add (a title with <script>), out of stock (409),
 // restock, price change; cluster panel; phone width; "Your orders" lists every order placed
-// (keyboard); a topic added through the API gets its button; no console errors.
+// (keyboard); a topic added through the API gets its button; the catalog view's pages,
+// sorting, search as you type and URL state (catalog_checks.js); no console errors.
 // MODE "retry": the answer to a purchase is lost (connection reset after the server got it):
 // the page asks again with the same key, by itself or by "Try again" after a reload; one
 // order and one copy per attempt. MODE "unavailable": the caller has stopped every order
@@ -20,6 +21,7 @@ const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 const { tally, setup, check, api, watch, money, shotTo } = require('./lib');
+const { catalogChecks } = require('./catalog_checks');
 
 const [base, token, artifacts, mode = 'store', shot] = process.argv.slice(2);
 if (!base || !token || !artifacts) {
@@ -458,6 +460,7 @@ async function main() {
       const placed = [];
       await storeChecks(ctx, placed);
       await ordersAndTopicsChecks(ctx, placed);
+      await catalogChecks(ctx);
     }
   } catch (e) {
     check(false, 'the run finished without an exception', String(e && e.stack || e));
