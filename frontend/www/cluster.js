@@ -39,8 +39,8 @@
       el('span', null, name),
       el('span', { className: 'badge', id: name + '-up' }),
       el('span', { className: 'badge', id: name + '-primary' }),
-      el('span', { className: 'badge', id: name + '-verdict' }),
-      spark]);
+      el('span', { className: 'badge', id: name + '-verdict' })]);
+    var sparkRow = el('p', { className: 'sparkrow hint' }, [el('span', null, 'log position, last minute'), spark]);
     var headRow = el('tr', null, COLUMNS.map(function (c) {
       var th = el('th', { className: c[3] ? 'num' : '', scope: 'col' }, c[1]);
       if (c[2]) th.title = c[2];
@@ -62,7 +62,7 @@
     var scroll = el('div', { className: 'scroll', tabIndex: 0 }, [table]);
     scroll.setAttribute('role', 'region');
     scroll.setAttribute('aria-label', name + ' replicas (scrolls sideways)');
-    var box = el('div', { className: 'svc' }, [head, scroll]);
+    var box = el('div', { className: 'svc' }, [head, sparkRow, scroll]);
     box.id = 'svc-' + name;
     return box;
   }
@@ -108,7 +108,7 @@
     put(cells.lag, lag === null ? '-' : lag === 0 ? '0' : lag + ' behind', 'num' + (lag ? ' warn' : ''));
     put(cells.replayed, r.up ? text(r.replayed) : '-');
     put(cells.snapshots, r.up ? text(r.snapshots) : '-');
-    put(cells.hash, r.hash ? String(r.hash).slice(0, 10) : '-', 'hash');
+    put(cells.hash, r.hash ? String(r.hash).slice(0, 6) : '-', 'hash');
     if (cells.hash.title !== (r.hash || '')) cells.hash.title = r.hash || '';
   }
 
@@ -171,8 +171,10 @@
   function refresh() {
     if (busy) return Promise.resolve();
     busy = true;
+    $('services').setAttribute('aria-busy', 'true');
     return B.api('GET', '/bazar/status').then(function (r) {
       busy = false;
+      $('services').removeAttribute('aria-busy');
       var msg = $('status-msg'), now = Date.now();
       if (r.status !== 200 || !r.body || !r.body.catalog || !r.body.order) {
         B.say(msg, r.status === 0 ? 'Cannot reach the front end.' : 'Status unavailable: ' + B.errorOf(r), 'error');

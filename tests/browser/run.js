@@ -6,7 +6,9 @@
 // details -> buy -> stock down; admin add (a title with <script>), out of stock (409),
 // restock, price change; cluster panel; phone width; "Your orders" lists every order placed
 // (keyboard); a topic added through the API gets its button; the catalog view's pages,
-// sorting, search as you type and URL state (catalog_checks.js); no console errors.
+// sorting, search as you type and URL state (catalog_checks.js); the cluster panel
+// (cluster_checks.js); axe-core, keyboard only and 360 px wide (a11y_checks.js); no
+// console errors.
 // MODE "retry": the answer to a purchase is lost (connection reset after the server got it):
 // the page asks again with the same key, by itself or by "Try again" after a reload; one
 // order and one copy per attempt. MODE "unavailable": the caller has stopped every order
@@ -22,6 +24,8 @@ const path = require('path');
 const { chromium } = require('playwright-core');
 const { tally, setup, check, api, watch, money, shotTo } = require('./lib');
 const { catalogChecks } = require('./catalog_checks');
+const { clusterChecks } = require('./cluster_checks');
+const { a11yChecks } = require('./a11y_checks');
 
 const [base, token, artifacts, mode = 'store', shot] = process.argv.slice(2);
 if (!base || !token || !artifacts) {
@@ -461,6 +465,8 @@ async function main() {
       await storeChecks(ctx, placed);
       await ordersAndTopicsChecks(ctx, placed);
       await catalogChecks(ctx);
+      await clusterChecks(ctx);
+      await a11yChecks(ctx);
     }
   } catch (e) {
     check(false, 'the run finished without an exception', String(e && e.stack || e));
