@@ -25,20 +25,28 @@ async function clusterChecks(ctx) {
   check(['Serving', 'Epoch', 'Log pos.', 'Lag', 'Replayed', 'Snapshots'].every((h) => heads.includes(h)),
         'the panel has serving, epoch, log position, lag, replayed and snapshots columns', heads);
 
-  // the cells are what GET /bazar/status says (a quiet cluster: nothing moves meanwhile)
-  await refreshed(page);
-  const st = (await api('GET', '/bazar/status')).body;
-  for (const svc of ['catalog', 'order']) {
-    const shown = await page.$$eval(`#svc-${svc} tbody tr`, (trs) => trs.map((tr) => {
-      const o = {};
-      Array.prototype.forEach.call(tr.cells, (td) => { o[td.dataset.col] = td.textContent; });
-      return o;
-    }));
-    const want = st[svc].replicas.map((r) => ({ replica: '#' + r.id, state: 'up', role: r.role,
-      serving: r.serving ? 'yes' : 'no', epoch: String(r.epoch), applied: String(r.applied), lag: '0',
-      replayed: String(r.replayed), snapshots: String(r.snapshots), hash: r.hash.slice(0, 6) }));
-    check(JSON.stringify(shown) === JSON.stringify(want), svc + ': every replica\'s cells are its status', { shown, want });
+  // the cells are what GET /bazar/status says (asked again, a few times at most, should
+  // a write land between the two answers)
+  const rowsShown = (svc) => page.$$eval(`#svc-${svc} tbody tr`, (trs) => trs.map((tr) => {
+    const o = {};
+    Array.prototype.forEach.call(tr.cells, (td) => { o[td.dataset.col] = td.textContent; });
+    return o;
+  }));
+  const rowsWanted = (st, svc) => st[svc].replicas.map((r) => ({ replica: '#' + r.id, state: 'up', role: r.role,
+    serving: r.serving ? 'yes' : 'no', epoch: String(r.epoch), applied: String(r.applied), lag: '0',
+    replayed: String(r.replayed), snapshots: String(r.snapshots), hash: r.hash.slice(0, 6) }));
+  let st = null;
+  let cmp = {};
+  for (let i = 0; i < 5; i++) {
+    st = (await api('GET', '/bazar/status')).body;
+    await refreshed(page);
+    cmp = { catalog: { shown: await rowsShown('catalog'), want: rowsWanted(st, 'catalog') },
+            order: { shown: await rowsShown('order'), want: rowsWanted(st, 'order') } };
+    if (JSON.stringify(cmp.catalog.shown) === JSON.stringify(cmp.catalog.want) &&
+        JSON.stringify(cmp.order.shown) === JSON.stringify(cmp.order.want)) break;
   }
+  for (const svc of ['catalog', 'order'])
+    check(JSON.stringify(cmp[svc].shown) === JSON.stringify(cmp[svc].want), svc + ': every replica\'s cells are its status', cmp[svc]);
   check(await page.textContent('#catalog-verdict') === 'hashes agree', 'a quiet cluster: hashes agree');
 
   // in place: the same table and cells after refreshes and a write
