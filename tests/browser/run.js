@@ -13,7 +13,10 @@
 // the page asks again with the same key, by itself or by "Try again" after a reload; one
 // order and one copy per attempt. MODE "unavailable": the caller has stopped every order
 // replica; a purchase must show the 503 message and the cluster panel the order replicas down.
-// MODE "shot" SHOT: only writes the README's screenshot (docs/storefront.png) to SHOT.
+// MODE "big": the cluster holds 100,000 books; the page stays fast (big_checks.js).
+// MODE "shot" SHOT: only writes the README's picture of the shop to SHOT; MODE
+// "failover-shot" SHOT PIDS (comma-separated): the cluster panel while PIDS, the catalog
+// primary's, are killed (shots.js, tests/browser/screenshots.py).
 // Prints one "ok"/"not ok" line per check, then "N passed, M failed"; exits 0 only when
 // every check passed. Screenshots go to ARTIFACT_DIR.
 'use strict';
@@ -26,10 +29,12 @@ const { tally, setup, check, api, watch, money, shotTo } = require('./lib');
 const { catalogChecks } = require('./catalog_checks');
 const { clusterChecks } = require('./cluster_checks');
 const { a11yChecks } = require('./a11y_checks');
+const { bigChecks } = require('./big_checks');
+const { shopShot, failoverShot } = require('./shots');
 
-const [base, token, artifacts, mode = 'store', shot] = process.argv.slice(2);
+const [base, token, artifacts, mode = 'store', shot, pids] = process.argv.slice(2);
 if (!base || !token || !artifacts) {
-  console.error('usage: node run.js PUBLIC_URL TOKEN ARTIFACT_DIR [store|retry|unavailable|shot SHOT]');
+  console.error('usage: node run.js PUBLIC_URL TOKEN ARTIFACT_DIR [store|retry|unavailable|big|shot SHOT|failover-shot SHOT PIDS]');
   process.exit(2);
 }
 const CHROMIUM = '/usr/bin/chromium';
@@ -415,26 +420,6 @@ async function unavailableChecks(ctx) {
   await page.close();
 }
 
-// The README's picture (docs/storefront.png): a fresh cluster, one purchase, 1000 px wide.
-async function readmeShot(ctx) {
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(10000);
-  await page.setViewportSize({ width: 1000, height: 720 });
-  await page.goto(base + '/', { waitUntil: 'load' });
-  await page.waitForSelector('#topics button');
-  await openBook(page, 'distributed systems', 'RPCs for Noobs.');
-  await page.click('#buy-btn');
-  await page.waitForSelector('#buy-msg.ok');
-  // the panel refreshes every 2 s: wait for one taken after the purchase
-  await page.waitForFunction(() => {
-    const td = document.querySelector('#svc-order tbody tr td.num');
-    return td && td.textContent !== '0' && /hit ratio: \d/.test(document.getElementById('cache-line').textContent);
-  });
-  await page.screenshot({ path: shot });
-  check(fs.statSync(shot).size < 150000, 'screenshot written to ' + shot + ' (under 150 kB)');
-  await page.close();
-}
-
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   setup(base, token, artifacts);
@@ -459,7 +444,9 @@ async function main() {
     });
     if (mode === 'unavailable') await unavailableChecks(ctx);
     else if (mode === 'retry') await retryChecks(ctx);
-    else if (mode === 'shot' && shot) await readmeShot(ctx);
+    else if (mode === 'big') await bigChecks(ctx);
+    else if (mode === 'shot' && shot) await shopShot(ctx, shot);
+    else if (mode === 'failover-shot' && shot) await failoverShot(ctx, shot, (pids || '').split(',').map(Number).filter((x) => x > 0));
     else {
       const placed = [];
       await storeChecks(ctx, placed);
