@@ -5,11 +5,10 @@
 // GET /bazar/info/all. Prints the times measured.
 'use strict';
 
-const { env, check, api, newPage, shotTo } = require('./lib');
+const { env, check, api, count, newPage, apiRequests, shotTo } = require('./lib');
 
 const FIRST_PAINT_MS = 3000;  // bounds for a loaded 2-core test machine; a quiet one does
 const STEP_MS = 2000;         // each in a fraction (the figures are printed)
-const count = (n) => new Intl.NumberFormat('en-US').format(n);
 
 // clicks/acts, then waits until the list shows the first book of GET /bazar/books?query;
 // returns the milliseconds it took
@@ -27,11 +26,7 @@ async function timed(page, act, query) {
 async function bigChecks(ctx) {
   const problems = [];
   const page = await newPage(ctx, problems);
-  const seen = [];
-  page.on('request', (r) => {
-    const u = new URL(r.url());
-    if (u.pathname.startsWith('/bazar/')) seen.push(u.pathname + u.search);
-  });
+  const seen = apiRequests(page);
   const total = (await api('GET', '/bazar/books?per_page=1')).body.total;
   check(total >= 100000, 'the catalog holds ' + count(total) + ' books', total);
 

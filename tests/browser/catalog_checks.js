@@ -4,10 +4,10 @@
 // nothing loads GET /bazar/info/all. Run by run.js in the "store" mode.
 'use strict';
 
-const { env, check, api, money, newPage, shotTo } = require('./lib');
+const { env, check, api, money, count, newPage, apiRequests, shotTo } = require('./lib');
 
 const TOPIC = 'paging test ' + process.pid;
-const count = (n) => new Intl.NumberFormat('en-US').format(n);
+
 
 const rowsOf = (page) => page.$$eval('#results li', (ls) => ls.map((l) => ({
   id: Number(l.querySelector('button.result').dataset.id),
@@ -33,11 +33,7 @@ const where = (page) => page.evaluate(() => window.location.search + window.loca
 async function catalogChecks(ctx) {
   const problems = [];
   const page = await newPage(ctx, problems);
-  const seen = [];
-  page.on('request', (r) => {
-    const u = new URL(r.url());
-    if (u.pathname.startsWith('/bazar/')) seen.push(u.pathname + u.search);
-  });
+  const seen = apiRequests(page);
   await page.goto(env.base + '/', { waitUntil: 'load' });
 
   // the first view: page 1 of every book, in id order, with Intl prices

@@ -60,8 +60,22 @@ async function newPage(ctx, problems, allowed) {
   return page;
 }
 
+// the API requests `page` makes from now on ('/bazar/books?page=2...'), in order
+function apiRequests(page) {
+  const seen = [];
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/bazar/')) seen.push(u.pathname + u.search);
+  });
+  return seen;
+}
+
+// the storefront's count format: 100,000
+const COUNT = new Intl.NumberFormat('en-US');
+function count(n) { return COUNT.format(n); }
+
 async function shotTo(page, name) {
   await page.screenshot({ path: path.join(env.artifacts, name), fullPage: true });
 }
 
-module.exports = { env, tally, setup, check, api, watch, money, newPage, shotTo };
+module.exports = { env, tally, setup, check, api, watch, money, count, newPage, apiRequests, shotTo };

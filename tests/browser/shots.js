@@ -19,12 +19,14 @@ async function settledPanel(page) {
 async function shopShot(ctx, file) {
   const page = await ctx.newPage();
   page.setDefaultTimeout(15000);
-  await page.setViewportSize({ width: 1200, height: 820 });
+  await page.setViewportSize({ width: 1280, height: 820 });
   await page.goto(env.base + '/?topic=distributed+systems#book/1', { waitUntil: 'load' });
   await page.waitForFunction(() => document.getElementById('d-title').textContent === 'RPCs for Noobs.');
   await page.click('#buy-btn');
   await page.waitForSelector('#buy-msg.ok');
   await settledPanel(page);
+  // a refresh after the purchase: the order log has moved
+  await page.waitForFunction(() => document.querySelector('#svc-order td[data-col="applied"]').textContent !== '0');
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: file });
   check(fs.statSync(file).size < 250000, 'screenshot of the shop written to ' + file + ' (under 250 kB)');
@@ -36,7 +38,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function failoverShot(ctx, file, pids) {
   const page = await ctx.newPage();
   page.setDefaultTimeout(20000);
-  await page.setViewportSize({ width: 1200, height: 820 });
+  await page.setViewportSize({ width: 1280, height: 820 });
   await page.goto(env.base + '/#cluster', { waitUntil: 'load' });
   await settledPanel(page);
   // some traffic for the sparklines: purchases (one order and one catalog entry each)
@@ -63,7 +65,13 @@ async function failoverShot(ctx, file, pids) {
     /primary #\d/.test(document.getElementById('catalog-primary').textContent) &&
     document.getElementById('catalog-primary').textContent !== b, before);
   await sleep(4500); // two more refreshes: the new primary's log moving on in the sparkline
-  await page.locator('#cluster').screenshot({ path: file });
+  // the panel down to the cache line (the panel itself is as tall as the shop beside it)
+  const clip = await page.evaluate(() => {
+    const p = document.getElementById('cluster').getBoundingClientRect();
+    const c = document.getElementById('cache-line').getBoundingClientRect();
+    return { x: p.left + window.scrollX, y: p.top + window.scrollY, width: p.width, height: c.bottom - p.top + 16 };
+  });
+  await page.screenshot({ path: file, clip, fullPage: true });
   stop = true;
   await traffic;
   check(fs.statSync(file).size < 250000, 'screenshot of the cluster panel during a failover (' + before + ' killed, now ' +
