@@ -20,7 +20,7 @@
     ['lag', 'Lag', 'entries behind the primary', true],
     ['replayed', 'Replayed', 'entries applied since this replica started', true],
     ['snapshots', 'Snapshots', 'snapshots installed', true],
-    ['hash', 'State hash', '', false]];
+    ['hash', 'Hash', 'the start of the state hash (replicas with the same state have the same)', false]];
   var history = { catalog: [], order: [] };   /* [{t, pos}] over the last WINDOW_MS */
   var busy = false;
 
