@@ -20,6 +20,8 @@
   var typingEntry = false;     /* the history entry on top was made by typing */
   var openBook = null;         /* app.js: shows a book's details -> Promise */
   var onBookClosed = null;
+  var openedId = null;         /* the book the URL has opened (back/forward fire both
+                                  popstate and hashchange: open it once) */
 
   /* ---- URL state --------------------------------------------------------------------- */
 
@@ -124,7 +126,7 @@
     var n = ++seq, msg = $('search-msg');
     if (how !== 'none') {
       setUrl(toQuery(v), how === 'push' ? '' : window.location.hash, how);
-      if (how === 'push' && bookInHash() === null && onBookClosed) onBookClosed();
+      if (how === 'push' && bookInHash() === null) closed();
     }
     shown = v;
     showInputs(v, typing);
@@ -174,7 +176,14 @@
     typingEntry = false;
     markCurrent(id);
     if (bookInHash() !== id) setUrl(toQuery(shown || DEFAULTS), '#book/' + id, 'push');
+    openedId = id;
     return openBook(id, true);
+  }
+
+  function closed() {
+    openedId = null;
+    markCurrent(null);
+    if (onBookClosed) onBookClosed();
   }
 
   /* back/forward, a changed hash, or the first load: show what the URL says */
@@ -182,8 +191,8 @@
     var v = fromQuery(window.location.search), id = bookInHash(), tasks = [];
     typingEntry = false;
     if (!same(v, shown)) tasks.push(load(v, 'none'));
-    if (id !== null) { markCurrent(id); tasks.push(openBook(id, first)); }
-    else if (!window.location.hash && onBookClosed) { markCurrent(null); onBookClosed(); }
+    if (id !== null && id !== openedId) { openedId = id; markCurrent(id); tasks.push(openBook(id, first)); }
+    else if (id === null && !window.location.hash) closed();
     return Promise.all(tasks);
   }
 
