@@ -1,7 +1,8 @@
 """The storefront: nginx serves frontend/www at / with security headers, and a
 real browser (tests/browser/run.js: playwright-core driving /usr/bin/chromium
 headless) buys (also when an answer is lost), lists its orders, restocks,
-reprices and watches the cluster.
+reprices and watches the cluster, pages through the catalog (also one of 100,000
+books), and passes an axe-core audit.
 
 Screenshots go to var/test-artifacts/browser/. A missing chromium or node fails
 the browser tests; set BAZAR_SKIP_BROWSER=1 to skip them (the header tests
@@ -111,7 +112,10 @@ def test_storefront_in_chromium(cluster):
     """Topic buttons from GET /bazar/topics, search with price and stock, details, buy
     (stock goes down), out of stock, admin add/restock/price, a <script> title shown as
     text, the cluster panel, phone width, "Your orders" (title, price, keyboard), a topic
-    added through the API offered after a reload, no console errors."""
+    added through the API offered after a reload; the catalog view (pages, sort, page size,
+    search as you type, URL state with back/forward/reload/shared link, Intl prices,
+    footer counts), the cluster panel (cells = /bazar/status, in place, sparkline,
+    verdicts), axe-core with zero violations, keyboard only, 360 px; no console errors."""
     _run(_browser_ready(), cluster, "store")
 
 
