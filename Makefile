@@ -271,6 +271,12 @@ test: deps
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory bench-faults-smoke
 
+# The README's screenshots (docs/storefront.png, docs/cluster-failover.png) from a cluster
+# of its own: tests/browser/screenshots.py.
+.PHONY: screenshots
+screenshots: all
+	@/usr/bin/python3 tests/browser/screenshots.py
+
 clean:
 	rm -rf build bin bin-asan
 

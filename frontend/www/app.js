@@ -1,10 +1,12 @@
-/* frontend/www/app.js - the storefront's behaviour: search, details, buy (safe to retry),
- * your orders, admin, cluster panel.
+/* frontend/www/app.js - the storefront's book details, buying (safe to retry), your orders
+ * and admin forms, and the page's start-up (util.js, catalog.js and cluster.js load first).
  * Every string from the server is rendered with textContent (never innerHTML), so a title
  * like <script>...</script> shows as text. */
 'use strict';
 
-(function () {
+(function (B) {
+  var $ = B.$, el = B.el, clear = B.clear, say = B.say, money = B.money, plural = B.plural,
+      api = B.api, errorOf = B.errorOf;
   var TOKEN_KEY = 'bazar.adminToken';
   /* localStorage: {book id: {key, book_id, title, since}}, the purchases sent without a
    * definite answer yet, and [order id...], newest first, the orders this browser placed. */
@@ -17,34 +19,10 @@
    * that slow is not asked again here at once. */
   var RETRY_DELAYS_MS = [250, 500, 1000];
   var RETRY_BUDGET_MS = 4000;
-  var PER_PAGE = 100;        /* search results shown (the API's largest page) */
   var current = null;        /* the book shown in the details panel */
   var buying = {};           /* book id -> true while this page waits for its purchase */
   var orderCache = {};       /* order id -> the order (orders never change) */
   var shownOrder = null;     /* the order shown in the order details */
-  var statusBusy = false;
-
-  function $(id) { return document.getElementById(id); }
-
-  /* el('td', {className: 'num'}, 'text' or [children]) */
-  function el(tag, props, content) {
-    var e = document.createElement(tag);
-    if (props) Object.keys(props).forEach(function (k) { e[k] = props[k]; });
-    if (content !== undefined && content !== null) {
-      if (Array.isArray(content)) content.forEach(function (c) { e.appendChild(c); });
-      else e.textContent = String(content);
-    }
-    return e;
-  }
-
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-
-  function say(node, text, kind) {
-    node.textContent = text;
-    node.className = 'msg' + (kind ? ' ' + kind : '');
-  }
-
-  function money(p) { return typeof p === 'number' ? '$' + p.toFixed(2) : '-'; }
 
   function randomKey() {
     var b = new Uint8Array(16);
@@ -52,94 +30,6 @@
     return 'web-' + Array.prototype.map.call(b, function (x) {
       return (x < 16 ? '0' : '') + x.toString(16);
     }).join('');
-  }
-
-  /* fetch wrapper: resolves to {status, body} (status 0 when the server is unreachable). */
-  function api(method, path, body, headers) {
-    var opts = { method: method, headers: Object.assign({ Accept: 'application/json' }, headers || {}),
-                 cache: 'no-store', credentials: 'omit' };
-    if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(path, opts).then(function (r) {
-      return r.text().then(function (t) {
-        var parsed = null;
-        try { parsed = t ? JSON.parse(t) : null; } catch (e) { parsed = null; }
-        return { status: r.status, body: parsed };
-      });
-    }, function () { return { status: 0, body: null }; });
-  }
-
-  function errorOf(r) {
-    return r.body && typeof r.body.error === 'string' ? r.body.error : 'HTTP ' + r.status;
-  }
-
-  /* ---- topics and search ------------------------------------------------------------ */
-
-  function loadTopics() {
-    return api('GET', '/bazar/topics').then(function (r) {
-      var chips = $('topics'), list = $('topic-list');
-      if (r.status !== 200 || !Array.isArray(r.body)) {
-        say($('search-msg'), r.status === 0 ? 'Cannot reach the store to list the topics.'
-          : 'Could not list the topics: ' + errorOf(r), 'error');
-        return;
-      }
-      clear(chips);
-      clear(list);
-      r.body.forEach(function (t) {
-        if (!t || typeof t.topic !== 'string') return;
-        var b = el('button', { type: 'button', title: plural(t.count, 'book') }, t.topic);
-        b.addEventListener('click', function () { $('topic').value = t.topic; search(t.topic); });
-        chips.appendChild(b);
-        list.appendChild(el('option', { value: t.topic }));
-      });
-    });
-  }
-
-  function plural(n, what) { return n + ' ' + what + (n === 1 ? '' : 's'); }
-
-  function stockText(q) { return q > 0 ? q + ' in stock' : 'out of stock'; }
-
-  /* a result row's price and stock, also after a purchase or an admin change */
-  function showResultFacts(b) {
-    var facts = document.getElementById('facts-' + b.id);
-    if (facts) facts.textContent = money(b.price) + ' · ' + stockText(b.quantity);
-  }
-
-  function search(topic) {
-    var msg = $('search-msg'), ul = $('results');
-    topic = topic.trim();
-    if (!topic) { say(msg, 'Type or pick a topic.', 'warn'); return Promise.resolve(); }
-    say(msg, 'Searching…');
-    var url = '/bazar/books?per_page=' + PER_PAGE + '&topic=' + encodeURIComponent(topic);
-    return api('GET', url).then(function (r) {
-      clear(ul);
-      if (r.status !== 200 || !r.body || !Array.isArray(r.body.books)) {
-        say(msg, r.status === 0 ? 'Cannot reach the store.' : 'Search failed: ' + errorOf(r), 'error');
-        return;
-      }
-      var books = r.body.books, total = r.body.total;
-      if (books.length === 0) { say(msg, 'No books on “' + topic + '”.', 'warn'); return; }
-      say(msg, (total > books.length ? 'The first ' + books.length + ' of ' : '') +
-          plural(total, 'book') + ' on “' + topic + '”.');
-      books.forEach(function (b) {
-        var btn = el('button', { type: 'button', className: 'result' }, b.title);
-        var facts = el('span', { className: 'facts', id: 'facts-' + b.id });
-        btn.dataset.id = String(b.id);
-        btn.setAttribute('aria-describedby', facts.id);
-        btn.addEventListener('click', function () {
-          Array.prototype.forEach.call(ul.querySelectorAll('button'), function (x) {
-            x.removeAttribute('aria-current');
-          });
-          btn.setAttribute('aria-current', 'true');
-          say($('buy-msg'), '');
-          showDetails(b.id);
-        });
-        ul.appendChild(el('li', null, [btn, facts]));
-        showResultFacts(b);
-      });
-    });
   }
 
   /* ---- details ----------------------------------------------------------------------- */
@@ -163,9 +53,17 @@
       stock.className = changed ? 'changed' : '';
       $('d-id').textContent = String(b.id);
       showBuyButton();
-      showResultFacts(b);
+      B.catalog.showFacts(b);
     });
   }
+
+  /* the catalog (a result, #book/<id>) opens a book; focus: move the focus to it */
+  function openBook(id, focus) {
+    say($('buy-msg'), '');
+    return showDetails(id).then(function () { if (focus) focusDetails(); });
+  }
+
+  function closeBook() { current = null; $('details').hidden = true; }
 
   /* "Try again" while the shown book has a purchase without a definite answer */
   function showBuyButton() {
@@ -174,6 +72,7 @@
     btn.disabled = !!buying[current.id];
     btn.textContent = pendingPurchases()[current.id] ? 'Try again' : 'Buy one copy';
   }
+
 
   /* ---- buying: one Idempotency-Key per purchase, kept until a definite answer -------- */
 
@@ -263,7 +162,7 @@
       }
       renderPending();
       showBuyButton();
-      return Promise.all([current && current.id === id ? showDetails(id) : null, refreshBooks()]);
+      return Promise.all([current && current.id === id ? showDetails(id) : null, B.catalog.reload()]);
     });
   }
 
@@ -381,25 +280,6 @@
       : 'No token set. It is kept in this tab only (sessionStorage).';
   }
 
-  function renderBooks(books) {
-    var body = $('books').tBodies[0];
-    clear(body);
-    books.slice().sort(function (a, b) { return a.id - b.id; }).forEach(function (b) {
-      var tr = el('tr', null, [
-        el('td', { className: 'num' }, b.id), el('td', { className: 'wrap' }, b.title),
-        el('td', { className: 'wrap' }, b.topic),
-        el('td', { className: 'num' }, money(b.price)), el('td', { className: 'num' }, b.quantity)]);
-      tr.dataset.id = String(b.id);
-      body.appendChild(tr);
-    });
-  }
-
-  function refreshBooks() {
-    return api('GET', '/bazar/info/all').then(function (r) {
-      if (r.status === 200 && Array.isArray(r.body)) renderBooks(r.body);
-    });
-  }
-
   function adminCall(method, path, body, done) {
     var msg = $('admin-msg'), tok = token();
     if (!tok) { say(msg, 'Enter the admin token first (Admin token, then “Use token”).', 'error'); return Promise.resolve(); }
@@ -407,10 +287,9 @@
     return api(method, path, body, { Authorization: 'Bearer ' + tok }).then(function (r) {
       if (r.status === 200 || r.status === 201) {
         say(msg, done(r.body), 'ok');
-        var tasks = [refreshBooks()];
-        if (r.body && typeof r.body.id === 'number') showResultFacts(r.body);
+        var tasks = [B.catalog.reload()];
         if (current && r.body && r.body.id === current.id) tasks.push(showDetails(current.id));
-        if (method === 'POST' && path === '/bazar/books') tasks.push(loadTopics());
+        if (method === 'POST' && path === '/bazar/books') tasks.push(B.catalog.loadTopics());
         return Promise.all(tasks);
       }
       if (r.status === 401) say(msg, 'The admin token was rejected.', 'error');
@@ -423,68 +302,12 @@
 
   function num(id) { return Number($(id).value); }
 
-  /* ---- cluster panel ----------------------------------------------------------------- */
-
-  function renderService(name, svc) {
-    var agree = svc.hashes_agree === true, none = !svc.up;
-    var head = el('h3', null, [
-      el('span', null, name),
-      el('span', { className: 'badge' }, svc.up + ' of ' + svc.replicas.length + ' up'),
-      el('span', { className: 'badge' }, 'primary ' + (svc.primary === null ? 'none' : '#' + svc.primary)),
-      el('span', { className: 'badge ' + (agree ? 'ok' : 'bad') },
-         none ? 'no replica up' : agree ? 'hashes agree' : 'hashes differ')]);
-    var rows = svc.replicas.map(function (r) {
-      var tr = el('tr', { className: r.role === 'primary' ? 'primary' : '' }, [
-        el('td', { className: 'nowrap' }, '#' + r.id),
-        el('td', { className: r.up ? 'up' : 'down' }, r.up ? 'up' : 'down'),
-        el('td', { className: 'nowrap' }, r.role === null || r.role === undefined ? '-' : r.role),
-        el('td', { className: 'num' }, r.applied === null || r.applied === undefined ? '-' : r.applied),
-        el('td', { className: 'hash', title: r.hash || '' }, r.hash ? String(r.hash).slice(0, 10) : '-')]);
-      tr.dataset.replica = String(r.id);
-      return tr;
-    });
-    var table = el('table', { className: 'grid' }, [
-      el('thead', null, [el('tr', null, [el('th', null, 'Replica'), el('th', null, 'State'),
-        el('th', null, 'Role'), el('th', { className: 'num', title: 'log position (applied)' }, 'Log pos.'),
-        el('th', null, 'State hash')])]),
-      el('tbody', null, rows)]);
-    var box = el('div', { className: 'svc' }, [head, el('div', { className: 'scroll' }, [table])]);
-    box.id = 'svc-' + name;
-    return box;
-  }
-
-  function refreshStatus() {
-    if (statusBusy) return Promise.resolve();
-    statusBusy = true;
-    return api('GET', '/bazar/status').then(function (r) {
-      statusBusy = false;
-      var msg = $('status-msg'), box = $('services');
-      if (r.status !== 200 || !r.body || !r.body.catalog || !r.body.order) {
-        say(msg, r.status === 0 ? 'Cannot reach the front end.' : 'Status unavailable: ' + errorOf(r), 'error');
-        return;
-      }
-      say(msg, '');
-      clear(box);
-      box.appendChild(renderService('catalog', r.body.catalog));
-      box.appendChild(renderService('order', r.body.order));
-      var c = r.body.cache || {}, line = $('cache-line');
-      if (!c.enabled) line.textContent = 'Cache: off';
-      else if (typeof c.hit_ratio === 'number')
-        line.textContent = 'Cache hit ratio: ' + (100 * c.hit_ratio).toFixed(1) + '% (' + c.hits +
-          ' hits, ' + c.misses + ' misses)';
-      else if (c.hits === null || c.hits === undefined) line.textContent = 'Cache: Redis unreachable (lookups bypass it)';
-      else line.textContent = 'Cache hit ratio: - (no lookups yet)';
-      $('status-time').textContent = 'updated ' + new Date().toLocaleTimeString();
-    });
-  }
-
   /* ---- wiring ------------------------------------------------------------------------ */
 
   function init() {
-    $('search-form').addEventListener('submit', function (e) { e.preventDefault(); search($('topic').value); });
     $('buy-btn').addEventListener('click', function () { if (current) buy(current.id, current.title); });
     $('o-open').addEventListener('click', function () {
-      if (shownOrder) showDetails(shownOrder.book_id).then(focusDetails);
+      if (shownOrder) B.catalog.select(shownOrder.book_id);
     });
     $('refresh-btn').addEventListener('click', function () { if (current) showDetails(current.id); });
 
@@ -523,19 +346,13 @@
       });
     });
 
-    $('status-btn').addEventListener('click', refreshStatus);
-    window.setInterval(function () {
-      if ($('auto').checked && !document.hidden) refreshStatus();
-    }, 2000);
-
     showTokenState();
     renderPending();
     renderOrders();
-    loadTopics();
-    refreshBooks();
-    refreshStatus();
+    B.catalog.init({ openBook: openBook, onBookClosed: closeBook });
+    B.cluster.init();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();
-})();
+})(window.Bazar);

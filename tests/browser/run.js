@@ -5,12 +5,18 @@
 // MODE "store" (default): topics from GET /bazar/topics; search (with price and stock) ->
 // details -> buy -> stock down; admin add (a title with <script>), out of stock (409),
 // restock, price change; cluster panel; phone width; "Your orders" lists every order placed
-// (keyboard); a topic added through the API gets its button; no console errors.
+// (keyboard); a topic added through the API gets its button; the catalog view's pages,
+// sorting, search as you type and URL state (catalog_checks.js); the cluster panel
+// (cluster_checks.js); axe-core, keyboard only and 360 px wide (a11y_checks.js); no
+// console errors.
 // MODE "retry": the answer to a purchase is lost (connection reset after the server got it):
 // the page asks again with the same key, by itself or by "Try again" after a reload; one
 // order and one copy per attempt. MODE "unavailable": the caller has stopped every order
 // replica; a purchase must show the 503 message and the cluster panel the order replicas down.
-// MODE "shot" SHOT: only writes the README's screenshot (docs/storefront.png) to SHOT.
+// MODE "big": the cluster holds 100,000 books; the page stays fast (big_checks.js).
+// MODE "shot" SHOT: only writes the README's picture of the shop to SHOT; MODE
+// "failover-shot" SHOT PIDS (comma-separated): the cluster panel while PIDS, the catalog
+// primary's, are killed (shots.js, tests/browser/screenshots.py).
 // Prints one "ok"/"not ok" line per check, then "N passed, M failed"; exits 0 only when
 // every check passed. Screenshots go to ARTIFACT_DIR.
 'use strict';
@@ -19,56 +25,22 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
+const { tally, setup, check, api, watch, money, shotTo } = require('./lib');
+const { catalogChecks } = require('./catalog_checks');
+const { clusterChecks } = require('./cluster_checks');
+const { a11yChecks } = require('./a11y_checks');
+const { bigChecks } = require('./big_checks');
+const { shopShot, failoverShot } = require('./shots');
 
-const [base, token, artifacts, mode = 'store', shot] = process.argv.slice(2);
+const [base, token, artifacts, mode = 'store', shot, pids] = process.argv.slice(2);
 if (!base || !token || !artifacts) {
-  console.error('usage: node run.js PUBLIC_URL TOKEN ARTIFACT_DIR [store|retry|unavailable|shot SHOT]');
+  console.error('usage: node run.js PUBLIC_URL TOKEN ARTIFACT_DIR [store|retry|unavailable|big|shot SHOT|failover-shot SHOT PIDS]');
   process.exit(2);
 }
 const CHROMIUM = '/usr/bin/chromium';
 const XSS_TITLE = 'Browser <script>alert(1)</script> & <b>bold</b> ' + process.pid;
 const TOPIC = 'browser test ' + process.pid;
-// Chromium logs every non-2xx fetch as a console error; these are the ones the checks
-// provoke on purpose. Anything else in the console fails the run.
-const EXPECTED_CONSOLE = /^Failed to load resource: the server responded with a status of (401|409|503)\b/;
-
-let passed = 0;
-let failed = 0;
-function check(cond, what, detail) {
-  if (cond) {
-    passed++;
-    console.log('ok - ' + what);
-  } else {
-    failed++;
-    console.log('not ok - ' + what + (detail !== undefined ? ': ' + JSON.stringify(detail) : ''));
-  }
-  return cond;
-}
-
-async function api(method, p, body, extra) {
-  const headers = Object.assign({ Authorization: 'Bearer ' + token }, extra || {});
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const r = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (e) { json = null; }
-  return { status: r.status, body: json, headers: r.headers };
-}
-
-// `allowed`: problems a check provokes on purpose (beyond EXPECTED_CONSOLE), e.g. the
-// connection resets of the retry checks.
-function watch(page, problems, allowed) {
-  const add = (p) => { if (!(allowed && allowed.test(p))) problems.push(p); };
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !EXPECTED_CONSOLE.test(m.text())) add('console: ' + m.text());
-  });
-  page.on('pageerror', (e) => add('page error: ' + e.message));
-  page.on('dialog', (d) => { add('dialog opened: ' + d.message()); d.dismiss().catch(() => {}); });
-  page.on('requestfailed', (r) => add('request failed: ' + r.url() + ' ' + (r.failure() || {}).errorText));
-}
-
-function money(p) { return '$' + p.toFixed(2); }
-
+const SCRIPTS = 4; // util.js, catalog.js, cluster.js, app.js
 // waits for the purchase confirmation; returns the order id shown (NaN if none) and
 // remembers it in `placed` (the orders "Your orders" must list)
 async function confirmed(page, placed) {
@@ -77,10 +49,6 @@ async function confirmed(page, placed) {
   const id = m ? Number(m[1]) : NaN;
   if (m) placed.push(id);
   return id;
-}
-
-async function shotTo(page, name) {
-  await page.screenshot({ path: path.join(artifacts, name), fullPage: true });
 }
 
 async function openBook(page, topic, title) {
@@ -175,9 +143,14 @@ async function storeChecks(ctx, placed) {
   const am = /Added book #(\d+)/.exec(added);
   check(am !== null && added.includes(XSS_TITLE), 'admin add shows the new book', added);
   const id = am ? Number(am[1]) : -1;
-  await page.waitForSelector(`#books tbody tr[data-id="${id}"]`);
-  check(await page.textContent(`#books tbody tr[data-id="${id}"] td:nth-child(2)`) === XSS_TITLE,
-        'the new book appears in the book table as text');
+  // the catalog, newest first, starts with the new book (no "All books" table any more)
+  await page.click('#all-btn');
+  await page.selectOption('#sort', '-id');
+  await page.waitForFunction((i) => (document.querySelector('#results button.result') || {}).dataset.id === String(i), id);
+  check(await page.textContent('#results button.result') === XSS_TITLE,
+        'the new book heads the catalog sorted newest first, its title as text');
+  check(await page.textContent(`#facts-${id}`) === '$9.99 · 1 in stock', 'the catalog row shows its price and stock',
+        await page.textContent(`#facts-${id}`));
 
   // the markup title is text everywhere
   await page.waitForSelector(`#topics button:text-is("${TOPIC}")`);
@@ -186,10 +159,11 @@ async function storeChecks(ctx, placed) {
   check(await page.textContent('#d-title') === XSS_TITLE, 'markup title shown as text in details');
   const dom = await page.evaluate(() => ({
     scripts: document.scripts.length,
+    inline: Array.prototype.filter.call(document.scripts, (x) => !x.src).length,
     bold: document.querySelectorAll('main b').length,
     injected: typeof window.alertCalled,
   }));
-  check(dom.scripts === 1 && dom.bold === 0, 'no element was created from the title', dom);
+  check(dom.scripts === SCRIPTS && dom.inline === 0 && dom.bold === 0, 'no element was created from the title', dom);
 
   // out of stock: one copy, two purchases
   await page.click('#buy-btn');
@@ -209,7 +183,8 @@ async function storeChecks(ctx, placed) {
   await page.waitForFunction(() => /now has 3 in stock/.test(document.getElementById('admin-msg').textContent));
   await page.waitForFunction(() => document.getElementById('d-stock').textContent === '3');
   check(true, 'restock shows 3 in stock in the message and the details');
-  check(await page.textContent(`#books tbody tr[data-id="${id}"] td:nth-child(5)`) === '3', 'restock updates the book table');
+  await page.waitForFunction((i) => /^\$9\.99 · 3 in stock$/.test(document.getElementById('facts-' + i).textContent), id);
+  check(true, 'restock updates the book\'s row in the catalog');
   await page.fill('#price-id', String(id));
   await page.fill('#price-value', '12.34');
   await page.click('#price-btn');
@@ -445,28 +420,9 @@ async function unavailableChecks(ctx) {
   await page.close();
 }
 
-// The README's picture (docs/storefront.png): a fresh cluster, one purchase, 1000 px wide.
-async function readmeShot(ctx) {
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(10000);
-  await page.setViewportSize({ width: 1000, height: 720 });
-  await page.goto(base + '/', { waitUntil: 'load' });
-  await page.waitForSelector('#topics button');
-  await openBook(page, 'distributed systems', 'RPCs for Noobs.');
-  await page.click('#buy-btn');
-  await page.waitForSelector('#buy-msg.ok');
-  // the panel refreshes every 2 s: wait for one taken after the purchase
-  await page.waitForFunction(() => {
-    const td = document.querySelector('#svc-order tbody tr td.num');
-    return td && td.textContent !== '0' && /hit ratio: \d/.test(document.getElementById('cache-line').textContent);
-  });
-  await page.screenshot({ path: shot });
-  check(fs.statSync(shot).size < 150000, 'screenshot written to ' + shot + ' (under 150 kB)');
-  await page.close();
-}
-
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
+  setup(base, token, artifacts);
   if (!fs.existsSync(CHROMIUM)) {
     console.log('not ok - ' + CHROMIUM + ' is missing (apt-get install chromium, or make deps)');
     process.exit(1);
@@ -488,11 +444,16 @@ async function main() {
     });
     if (mode === 'unavailable') await unavailableChecks(ctx);
     else if (mode === 'retry') await retryChecks(ctx);
-    else if (mode === 'shot' && shot) await readmeShot(ctx);
+    else if (mode === 'big') await bigChecks(ctx);
+    else if (mode === 'shot' && shot) await shopShot(ctx, shot);
+    else if (mode === 'failover-shot' && shot) await failoverShot(ctx, shot, (pids || '').split(',').map(Number).filter((x) => x > 0));
     else {
       const placed = [];
       await storeChecks(ctx, placed);
       await ordersAndTopicsChecks(ctx, placed);
+      await catalogChecks(ctx);
+      await clusterChecks(ctx);
+      await a11yChecks(ctx);
     }
   } catch (e) {
     check(false, 'the run finished without an exception', String(e && e.stack || e));
@@ -501,8 +462,8 @@ async function main() {
     fs.rmSync(profile, { recursive: true, force: true });
     clearTimeout(watchdog);
   }
-  console.log(passed + ' passed, ' + failed + ' failed');
-  process.exit(failed === 0 && passed > 0 ? 0 : 1);
+  console.log(tally.passed + ' passed, ' + tally.failed + ' failed');
+  process.exit(tally.failed === 0 && tally.passed > 0 ? 0 : 1);
 }
 
 main();
