@@ -83,7 +83,9 @@ def _browser_ready():
         pytest.fail("node is missing: run `make deps` (Debian packages nodejs npm)", pytrace=False)
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail("%s is missing: run `make deps` (Debian package chromium)" % CHROMIUM, pytrace=False)
-    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
+    # Every package of package.json (an older checkout may lack a newer one).
+    if not all(os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", m))
+               for m in ("playwright-core", "axe-core")):
         npm = shutil.which("npm")
         if not npm:
             pytest.fail("npm is missing: run `make deps`", pytrace=False)

@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "blackbox"))
 
-from conftest import start_cluster  # noqa: E402
+from conftest import start_cluster, sv_hold  # noqa: E402
 
 
 def run(cluster, mode, shot, *extra):
@@ -36,7 +36,9 @@ def main():
     try:
         run(c, "shot", os.path.join(docs, "storefront.png"))
         n = catalog_primary(c)
-        pids = c.pids("catalog-%d" % n) + c.pids("catalog-%d.peer" % n)
+        names = ["catalog-%d" % n, "catalog-%d.peer" % n]
+        sv_hold(c.var, names)  # or runit would restart it before the picture
+        pids = [p for name in names for p in c.pids(name)]
         if not pids:
             sys.exit("no pid for catalog-%s" % n)
         run(c, "failover-shot", os.path.join(docs, "cluster-failover.png"), ",".join(map(str, pids)))
