@@ -115,4 +115,12 @@ static inline void repl_node_unlock(repl_t *r)
     repl_shared_unlock(r->sh);
 }
 
+/* How long a call to a peer that has gone quiet may take (heartbeat_ms / 2,
+ * at least 20 ms): a round of calls lasts as long as its slowest, and must
+ * not wait out a dead or stopped peer's whole timeout. */
+static inline int repl_probe_ms(const repl_t *r)
+{
+    return r->cfg->heartbeat_ms / 2 > 20 ? r->cfg->heartbeat_ms / 2 : 20;
+}
+
 #endif

@@ -199,7 +199,7 @@ static int round_trip(repl_t *r, const rc_log *log, int *want, int timeout_ms)
         /* A peer that has not answered lately is only probed, briefly: a
          * round waits for its slowest call, and the leases of the others
          * must not wait for a dead or stopped peer's timeout. */
-        int probe_ms = r->cfg->heartbeat_ms / 2 > 20 ? r->cfg->heartbeat_ms / 2 : 20;
+        int probe_ms = repl_probe_ms(r);
         calls[nc] = (fcgi_http_call){.peer = r->peer_key[i], .method = "POST", .url = urls[i],
                                      .headers = hdrs, .body = bodies[nc].p,
                                      .len = bodies[nc].len,

@@ -113,8 +113,14 @@ static void lead(repl_t *r)
 
 /* One round of requests: pre-votes (would you vote for me in epoch+1?) or
  * votes, as the core's role says. Returns what rc_on_vote_reply said last
- * that mattered: 1 won, 2 stood (pre-votes won), 0 neither. */
-static int ask_round(repl_t *r)
+ * that mattered: 1 won, 2 stood (pre-votes won), 0 neither.
+ *
+ * A round lasts as long as its slowest call, and the election is held
+ * because `silent` (the primary it last knew) has not been heard from for
+ * election_ms: dead, stopped or cut off, it would hold each round for the
+ * whole timeout. It is only probed, briefly (heartbeat_ms / 2): its vote,
+ * should it answer at all, is one the others can make up for. */
+static int ask_round(repl_t *r, int silent)
 {
     rc_log log = repl_log_view(r);
     char bodies[REPL_MAX_PEERS][256], urls[REPL_MAX_PEERS + 1][REPL_URL_MAX + 16];
@@ -135,9 +141,12 @@ static int ask_round(repl_t *r)
                  r->m.service, m.epoch, r->self, m.last_epoch, m.last_pos,
                  m.kind == RC_PREVOTE ? "true" : "false");
         snprintf(urls[i], sizeof urls[i], "%s/repl/vote", r->peer_base[i]);
+        int probe_ms = repl_probe_ms(r);
         calls[nc] = (fcgi_http_call){.peer = r->peer_key[i], .method = "POST", .url = urls[i],
                                      .headers = hdrs, .body = bodies[nc],
-                                     .len = strlen(bodies[nc]), .timeout_ms = hb_timeout(r)};
+                                     .len = strlen(bodies[nc]),
+                                     .timeout_ms = i == silent && probe_ms < hb_timeout(r)
+                                                       ? probe_ms : hb_timeout(r)};
         peer_of[nc++] = i;
     }
     repl_node_unlock(r);
@@ -170,15 +179,18 @@ static int ask_round(repl_t *r)
  * majority. */
 static void run_election(repl_t *r)
 {
-    if (ask_round(r) != 2)
-        return;
     rc_node *nd = repl_node_lock(r);
+    int silent = (int)nd->hard.leader;
+    repl_node_unlock(r);
+    if (ask_round(r, silent) != 2)
+        return;
+    nd = repl_node_lock(r);
     int64_t epoch = nd->hard.epoch;
     repl_node_unlock(r);
     if (repl_hard_persist(r) != 0)
         return;
     LOG_INFO("%s replica %d stands for epoch %" PRId64, r->m.service, r->self, epoch);
-    if (ask_round(r) == 1)
+    if (ask_round(r, silent) == 1)
         lead(r);
     else
         repl_hard_persist(r);
