@@ -9,8 +9,9 @@ time. It prints:
   - purchase and lookup latency p50 / p99 / max, during faults and outside
     them (latency counts from the moment the request was due, not sent);
     target purchase p99 under 2 s during faults;
-  - failover times: from a primary's fault to the moment /status names
-    another primary (polled every 50 ms), target p99 under 1 s;
+  - failover times: from a primary's fault to the moment another replica
+    says it is the primary (each asked directly, every 20 ms), target p99
+    under 1 s;
   - the restarts the supervisors did (runit's run scripts started again): a
     killed replica is never restarted by the fault loop, only by them.
 
@@ -54,6 +55,22 @@ def primary(s, svc):
         return r.body[svc]["primary"] if r.status == 200 else None
     except Exception:  # noqa: BLE001
         return None
+
+
+def new_primary(s, svc, old):
+    """A replica other than `old` that says it is the primary, asked directly
+    (/peer/<svc>/<n>/state, 0.5 s timeout): /status would wait out its call to
+    a stopped or cut-off replica and blur the time by a second or two."""
+    for i in (1, 2, 3):
+        if i == old:
+            continue
+        try:
+            r = s.internal("GET", "/peer/%s/%d/state" % (svc, i), timeout=0.5)
+            if r.status == 200 and r.body.get("role") == "primary":
+                return i
+        except Exception:  # noqa: BLE001
+            pass
+    return None
 
 
 class Load:
@@ -118,11 +135,10 @@ def fault_loop(s, kinds, seconds, rng, windows, failovers, nemesis):
         t0 = time.monotonic()
         if victim == p:
             while time.monotonic() - t0 < 15:
-                q = primary(s, svc)
-                if q and q != p:
+                if new_primary(s, svc, p):
                     failovers.append((svc, kind, time.monotonic() - t0))
                     break
-                time.sleep(0.05)
+                time.sleep(0.02)
         dur = rng.uniform(*FAULT_FOR)
         time.sleep(max(0.0, t0 + dur - time.monotonic()))
         heal()
