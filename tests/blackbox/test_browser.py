@@ -134,7 +134,14 @@ def test_storefront_with_100000_books(make_cluster, tmp_path):
     """A cluster seeded with 100,000 books (tests/bench/gen_books.py, 4 a topic): the
     first page paints within 3 s, one page of rows in the DOM, the last page, a sort, Next
     and a typed search each within 2 s, 24 topic buttons of 25,000 topics, one request per
-    view and never GET /bazar/info/all. The whole test (seeding included) stays under 60 s."""
+    view and never GET /bazar/info/all. The whole test (seeding included) stays under 60 s.
+
+    Not under the sanitizer build: its bounds are times, which ASan multiplies by about
+    ten (every /state then hashes the 100,000 books for 0.7 s, long enough to starve the
+    peer pool of the replica asked); the code it runs is the code the 25-book browser
+    tests run under ASan too."""
+    if "asan" in os.environ.get("BAZAR_TEST_BIN", ""):
+        pytest.skip("a timing test of the release build (its bounds are times; see the docstring)")
     node = _browser_ready()
     started = time.monotonic()
     seed = tmp_path / "books.tsv"
