@@ -9,7 +9,7 @@ set -euo pipefail
 servers() { # SERVICE
     local n
     for ((n = 1; n <= $(replica_count "$1"); n++)); do
-        echo "    server $(pool_addr "$1-$n") max_fails=1 fail_timeout=1s;"
+        echo "    server $(pool_addr "$1-$n") max_fails=1 fail_timeout=3s;"
     done
 }
 if ((TCP)); then
