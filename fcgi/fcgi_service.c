@@ -14,10 +14,9 @@
 #include "fcgi_router.h"
 #include "fcgi_secret.h"
 
-int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *program,
-                      int want_replica, const char *schema, char *err, size_t errlen)
+static int service_open(fcgi_service *s, int argc, char **argv, const char *program,
+                        int want_replica, const char *schema, char *err, size_t errlen)
 {
-    memset(s, 0, sizeof *s);
     s->program = program;
     const char *conf = NULL, *rep = NULL;
     for (int i = 1; i < argc; i++) {
@@ -78,6 +77,22 @@ int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *progra
             return -1;
     }
     return 0;
+}
+
+int fcgi_service_open(fcgi_service *s, int argc, char **argv, const char *program,
+                      int want_replica, const char *schema, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    if (service_open(s, argc, argv, program, want_replica, schema, err, errlen) == 0)
+        return 0;
+    /* A start-up that fails (say the database stays locked) is retried by
+     * the supervisor: free what was made, the log stays open for the error. */
+    fcgi_http_free(s->http);
+    s->http = NULL;
+    if (s->db)
+        sqlite3_close_v2(s->db);
+    s->db = NULL;
+    return -1;
 }
 
 int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *err,
