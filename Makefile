@@ -200,10 +200,11 @@ valgrind: all
 # a fifth of two cores busy), so two pytest-xdist workers run them, each taking whole test
 # files (--dist loadfile: a module's shared cluster stays in one worker). Every test has its
 # own temporary directory, ports and namespaces. PYTEST_PARALLEL= runs them one by one.
+# The slowest dozen tests are listed after each run (to keep `make test` within budget).
 # The timed failover tests (test_failover.py: failover-time bounds, nothing failing under
 # the 5 s deadlines) run afterwards on their own: beside another worker a catalog failover
 # once measured 3.6 s against the 3 s bound.
-PYTEST_PARALLEL ?= -n 2 --dist loadfile
+PYTEST_PARALLEL ?= -n 2 --dist loadfile --durations=12
 SERIAL_TESTS    := test_failover.py
 blackbox: all
 	@cd tests/blackbox && /usr/bin/python3 -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) \
