@@ -1,11 +1,8 @@
 /* catalog_main.c - the catalog replica program: start-up and the request loop. */
-#include <stdio.h>
-
 #include "catalog_db.h"
 #include "catalog_release.h"
 #include "catalog_routes.h"
 #include "fcgi_cache.h"
-#include "fcgi_log.h"
 #include "fcgi_service.h"
 
 int main(int argc, char **argv)
@@ -14,9 +11,7 @@ int main(int argc, char **argv)
     char err[512];
     if (fcgi_service_open(&svc, argc, argv, "catalog", 1, catalog_schema_sql, err, sizeof err) !=
         0) {
-        fprintf(stderr, "catalog: %s\n", err);
-        LOG_ERROR("start-up failed: %s", err);
-        return 2;
+        return fcgi_service_fail(&svc, err);
     }
     catalog_db_init(svc.db);
     /* Writes reach the front ends' cache through the release callback. */
@@ -31,11 +26,8 @@ int main(int argc, char **argv)
     }
     if (catalog_db_seed(svc.cfg.seed_file, err, sizeof err) != 0 ||
         fcgi_service_start_repl(&svc, &machine, err, sizeof err) != 0) {
-        fprintf(stderr, "catalog: %s\n", err);
-        LOG_ERROR("start-up failed: %s", err);
         fcgi_cache_free(cache);
-        fcgi_service_close(&svc);
-        return 2;
+        return fcgi_service_fail(&svc, err);
     }
     catalog_routes_init(svc.repl);
     int rc = fcgi_service_run(&svc, catalog_routes, catalog_nroutes, NULL);

@@ -69,7 +69,10 @@ esac
 
 # A pool: unix socket (or the host's TCP port in a cluster), then multiwatch with the
 # pool's children; TERM to multiwatch (sv down) becomes TERM to each child, which
-# finishes its request and exits.
+# finishes its request and exits. multiwatch gives up a child that died four times, each
+# within its retry timeout (-t) of being started, and the pool would run short for good:
+# a program whose start-up fails waits 1 s before it exits (fcgi_service_fail), longer than
+# -t 500, so a passing fault is retried once a second for as long as it lasts.
 sock="$RUN/$name.sock"
 rm -f "$sock"
 opts=(-n)
@@ -83,4 +86,4 @@ fi
 cmd=("$BIN/$prog" -c "$CONF")
 [[ "$replica" == - ]] || cmd+=(-r "$replica")
 [[ "$name" != *.peer ]] || cmd+=(-p peer)
-exec chpst -P spawn-fcgi "${opts[@]}" -- "$(command -v multiwatch)" -f "$children" -s TERM -- "${cmd[@]}"
+exec chpst -P spawn-fcgi "${opts[@]}" -- "$(command -v multiwatch)" -f "$children" -t 500 -s TERM -- "${cmd[@]}"

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcgiapp.h>
+
 #include "fcgi_app.h"
 #include "fcgi_db.h"
 #include "fcgi_log.h"
@@ -158,4 +160,22 @@ void fcgi_service_close(fcgi_service *s)
         sqlite3_close_v2(s->db);
     fcgi_log_close();
     memset(s, 0, sizeof *s);
+}
+
+int fcgi_service_fail(fcgi_service *s, const char *err)
+{
+    fprintf(stderr, "%s: %s\n", s->program, err);
+    LOG_ERROR("start-up failed: %s", err);
+    fcgi_service_close(s);
+    /* Under spawn-fcgi (stdin is the listening socket) multiwatch restarts a
+     * child that exits, but gives up one that died four times, each within
+     * its retry timeout of being started, and the pool then runs short for
+     * good. deploy/service.sh sets that timeout to 0.5 s, and this pause
+     * makes every failed start outlast it: a passing fault (a database
+     * locked or unreadable for a while) is retried once a second for as
+     * long as it lasts, runit's pace for whole services. At a terminal the
+     * program exits at once. */
+    if (!FCGX_IsCGI())
+        sleep(1);
+    return 2;
 }

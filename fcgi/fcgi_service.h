@@ -51,4 +51,9 @@ int fcgi_service_run(fcgi_service *s, const fcgi_route *routes, size_t n, void *
 /* Frees everything fcgi_service_open and _start_repl created. */
 void fcgi_service_close(fcgi_service *s);
 
+/* A start-up that failed with err: prints and logs it, closes s, waits 1 s
+ * when run under spawn-fcgi (so that multiwatch never gives the child up),
+ * and returns the exit status, 2. */
+int fcgi_service_fail(fcgi_service *s, const char *err);
+
 #endif

@@ -647,6 +647,36 @@ static void add_pids(json_object *arr, const char *path)
     }
 }
 
+/* The hash of the machine's state, inside an open read transaction.
+ * Hashing reads every row (60 ms at 100,000 books, ten times that under
+ * the sanitizers), and the cluster panel asks every replica every 2 s: so
+ * it is computed again only when the database has changed since. SQLite
+ * says exactly when: PRAGMA data_version moves when another connection
+ * committed, sqlite3_total_changes64 when this one wrote. Nothing is
+ * assumed about the log, so a write that bypassed it still shows. */
+static int state_hash(repl_t *r, char *out, size_t outlen)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(r->db, &r->st_data_version, "PRAGMA data_version");
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    int64_t version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (version < 0)
+        return -1;
+    int64_t changes = sqlite3_total_changes64(r->db);
+    if (!r->hash_valid || version != r->hash_data_version || changes != r->hash_changes) {
+        r->hash_valid = 0;
+        if (r->m.hash(r->m.ctx, r->db, r->hash, sizeof r->hash) != 0)
+            return -1;
+        r->hash_valid = 1;
+        r->hash_data_version = version;
+        r->hash_changes = changes;
+    }
+    snprintf(out, outlen, "%s", r->hash);
+    return 0;
+}
+
 int repl_handle_state(fcgi_request *req)
 {
     repl_t *r = current;
@@ -654,7 +684,7 @@ int repl_handle_state(fcgi_request *req)
     if (repl_exec(r, "BEGIN") != 0)
         return fcgi_resp_error(req, 503, "database busy");
     int64_t applied = repl_applied(r), last_epoch = repl_meta_get(r, "last_epoch");
-    int hrc = r->m.hash(r->m.ctx, r->db, hash, sizeof hash);
+    int hrc = state_hash(r, hash, sizeof hash);
     repl_exec(r, "COMMIT");
     if (applied < 0 || last_epoch < 0 || hrc != 0)
         return fcgi_resp_error(req, 503, "database error");

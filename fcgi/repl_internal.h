@@ -26,7 +26,12 @@ struct repl {
     int64_t pool_ok_ms; /* ticker: when its own client pool last answered */
     int64_t release_at_ms; /* ticker: not before this does it try a release again */
     sqlite3_stmt *st_meta_get, *st_meta_set, *st_log_insert, *st_log_range, *st_log_epoch,
-        *st_log_view;
+        *st_log_view, *st_data_version;
+    /* /state's hash of the machine's state, kept until the database changes
+     * (repl.c, state_hash). */
+    int hash_valid;
+    int64_t hash_data_version, hash_changes;
+    char hash[64];
     char db_path[FCGI_CONFIG_STR + 64];
     char peer_key[REPL_MAX_PEERS + 1][48];
     char peer_base[REPL_MAX_PEERS + 1][REPL_URL_MAX]; /* .../peer/<service>/<i> */

@@ -388,7 +388,8 @@ int repl_ticker_start(repl_t *r, char *err, size_t errlen)
     if (!tk.m.release_ctx)
         tk.m.release = NULL;
     tk.st_meta_get = tk.st_meta_set = tk.st_log_insert = tk.st_log_range = tk.st_log_epoch =
-        tk.st_log_view = NULL;
+        tk.st_log_view = tk.st_data_version = NULL;
+    tk.hash_valid = 0;
     tk.db = fcgi_db_open(r->db_path, r->cfg->sync_full, NULL, err, errlen);
     if (!tk.db)
         return -1;

@@ -1,7 +1,4 @@
 /* front_main.c - the front-end program: start-up and the request loop. */
-#include <stdio.h>
-
-#include "fcgi_log.h"
 #include "fcgi_service.h"
 #include "front.h"
 
@@ -13,17 +10,12 @@ int main(int argc, char **argv)
     fcgi_service svc;
     char err[512];
     if (fcgi_service_open(&svc, argc, argv, "frontend", 0, NULL, err, sizeof err) != 0) {
-        fprintf(stderr, "frontend: %s\n", err);
-        LOG_ERROR("start-up failed: %s", err);
-        return 2;
+        return fcgi_service_fail(&svc, err);
     }
     front_ctx.cfg = &svc.cfg;
     front_ctx.http = svc.http;
     if (front_auth_init(&front_ctx, err, sizeof err) != 0) {
-        fprintf(stderr, "frontend: %s\n", err);
-        LOG_ERROR("start-up failed: %s", err);
-        fcgi_service_close(&svc);
-        return 2;
+        return fcgi_service_fail(&svc, err);
     }
     front_ctx.cache = fcgi_service_cache(&svc);
     int rc = fcgi_service_run(&svc, front_routes, front_nroutes, NULL);

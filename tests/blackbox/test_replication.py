@@ -301,3 +301,46 @@ def test_admin_write_repeated_with_same_key_applies_once(cluster):
     bad = c.admin("POST", "/bazar/books/0/restock", {"count": 5}, {"Idempotency-Key": "bad key!"})
     assert bad.status == 400, describe(bad)
     assert_converged(c)
+
+
+def test_state_hash_follows_every_change_to_the_database(make_cluster):
+    """/state keeps its hash of a replica's books and purchases until the
+    database changes (it is costly at 100,000 books). Every worker of the
+    peer pool must still see each change at once: a write through the log,
+    and a write behind the log's back (another connection, as a disk fault
+    or a bug would), which must show as a differing hash."""
+    import sqlite3
+    c = make_cluster()
+
+    def hashes(i):
+        """The hash each of several calls saw (they land on different workers)."""
+        out = set()
+        for _ in range(8):
+            r = c.internal("GET", "/peer/catalog/%d/state" % i)
+            assert r.status == 200, describe(r)
+            out.add((r.body["applied"], r.body["hash"]))
+        return out
+
+    before = hashes(2)
+    assert len(before) == 1, before
+    r = c.admin("POST", "/bazar/books/1/restock", {"count": 3})
+    assert r.status == 200, describe(r)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and hashes(2) == before:
+        time.sleep(0.1)
+    after = hashes(2)
+    assert len(after) == 1 and after != before, (before, after)
+    assert_converged(c)
+
+    db = sqlite3.connect(os.path.join(c.var, "data", "catalog-2.db"), timeout=10)
+    try:
+        with db:
+            db.execute("UPDATE books SET quantity = quantity + 1 WHERE id = 1")
+        tampered = hashes(2)
+        assert len(tampered) == 1 and tampered != after, (after, tampered)
+        assert next(iter(tampered))[0] == next(iter(after))[0]  # same position
+        with db:
+            db.execute("UPDATE books SET quantity = quantity - 1 WHERE id = 1")
+    finally:
+        db.close()
+    assert hashes(2) == after
