@@ -45,7 +45,20 @@ function watch(page, problems, allowed) {
   });
   page.on('pageerror', (e) => add('page error: ' + e.message));
   page.on('dialog', (d) => { add('dialog opened: ' + d.message()); d.dismiss().catch(() => {}); });
-  page.on('requestfailed', (r) => add('request failed: ' + r.url() + ' ' + (r.failure() || {}).errorText));
+  // A navigation (a reload, a link, back) aborts the page's requests still in flight,
+  // e.g. the cluster panel's poll of /bazar/status: those are the test's doing, not
+  // failures. Any other failed request is a problem.
+  let navigations = 0;
+  const startedAt = new WeakMap();
+  page.on('request', (r) => {
+    if (r.isNavigationRequest() && r.frame() === page.mainFrame()) navigations++;
+    else startedAt.set(r, navigations);
+  });
+  page.on('requestfailed', (r) => {
+    const why = (r.failure() || {}).errorText;
+    if (why === 'net::ERR_ABORTED' && startedAt.has(r) && navigations > startedAt.get(r)) return;
+    add('request failed: ' + r.url() + ' ' + why);
+  });
 }
 
 // the storefront's price format (Intl.NumberFormat, en-US dollars): $1,234.50
