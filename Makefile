@@ -257,20 +257,22 @@ bench-faults: all
 bench-faults-smoke: all
 	@/usr/bin/python3 tests/bench/faults.py --seconds 30 --out var/bench-smoke/faults
 
+# Each stage prints how long it took: the whole must stay within CI's 20 minutes.
+stage = @t=$$(date +%s); $(MAKE) --no-print-directory $(1) && echo "make test: $(firstword $(1)) took $$(( $$(date +%s) - t )) s"
 test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory unit-asan
-	@$(MAKE) --no-print-directory sim SIM_STEPS=20000000 SIM_FIRST_SEED=$(TEST_SIM_SEED)
-	@$(MAKE) --no-print-directory sim-asan
-	@$(MAKE) --no-print-directory sim-mutants
-	@$(MAKE) --no-print-directory blackbox
-	@$(MAKE) --no-print-directory jepsen-smoke
-	@$(MAKE) --no-print-directory fuzz-smoke
-	@$(MAKE) --no-print-directory test-asan
-	@$(MAKE) --no-print-directory valgrind
-	@$(MAKE) --no-print-directory bench-smoke
-	@$(MAKE) --no-print-directory bench-faults-smoke
+	$(call stage,all)
+	$(call stage,unit)
+	$(call stage,unit-asan)
+	$(call stage,sim SIM_STEPS=20000000 SIM_FIRST_SEED=$(TEST_SIM_SEED))
+	$(call stage,sim-asan)
+	$(call stage,sim-mutants)
+	$(call stage,blackbox)
+	$(call stage,jepsen-smoke)
+	$(call stage,fuzz-smoke)
+	$(call stage,test-asan)
+	$(call stage,valgrind)
+	$(call stage,bench-smoke)
+	$(call stage,bench-faults-smoke)
 
 # The README's screenshots (docs/storefront.png, docs/cluster-failover.png) from a cluster
 # of its own: tests/browser/screenshots.py.

@@ -424,20 +424,25 @@ if [[ $MODE == full ]] && want small; then
     cluster_stop
 fi
 
-# kill_replica SERVICE N: SIGKILL (a crash) every process of both pools of replica N of the
-# current cluster, by the pids in its two pid files (each checked to be SERVICE), and wait
-# until they are gone.
+# kill_replica SERVICE N: a crash of replica N of the current cluster that stays a crash:
+# runit is told to leave both pools down once they exit (sv once; it has taken the command
+# when byte 17 of its status file, "want", is "d"), then every process of their process
+# groups (the group ids in their pid files) gets SIGKILL. deploy/start.sh brings them back.
 kill_replica() {
-    local svc="$1" n="$2" f p i pids=() alive
-    for f in "$VARD/run/$svc-$n.pid" "$VARD/run/$svc-$n.peer.pid"; do
-        [[ -r "$f" ]] || die "no pid file $f"
-        for p in $(tr -s '[:space:]' ' ' <"$f"); do
-            if [[ "$p" =~ ^[0-9]+$ ]] && ((p > 1)) && [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == "$svc" ]]; then
-                pids+=("$p")
-            fi
+    local svc="$1" n="$2" name d p i pids=() alive
+    for name in "$svc-$n" "$svc-$n.peer"; do
+        d="$VARD/sv/$name"
+        sv once "$d" >/dev/null || die "sv once $d failed"
+        for ((i = 0; i < 50; i++)); do
+            [[ "$(dd if="$d/supervise/status" bs=1 skip=17 count=1 2>/dev/null)" == d ]] && break
+            sleep 0.1
         done
+        ((i < 50)) || die "runsv of $name did not take sv once within 5 s"
+        p="$(head -n 1 "$VARD/run/$name.pid" 2>/dev/null | tr -dc 0-9)"
+        [[ -n "$p" ]] && ((p > 1)) || die "no process group in $VARD/run/$name.pid"
+        for i in $(pgrep -g "$p"); do pids+=("$i"); done
     done
-    ((${#pids[@]})) || die "no live $svc-$n process in its pid files"
+    ((${#pids[@]})) || die "no live $svc-$n process in its process groups"
     kill -KILL "${pids[@]}" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
         alive=0
