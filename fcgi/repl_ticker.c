@@ -182,18 +182,33 @@ static void run_election(repl_t *r)
     rc_node *nd = repl_node_lock(r);
     int silent = (int)nd->hard.leader;
     repl_node_unlock(r);
-    if (ask_round(r, silent) != 2)
-        return;
-    nd = repl_node_lock(r);
-    int64_t epoch = nd->hard.epoch;
-    repl_node_unlock(r);
-    if (repl_hard_persist(r) != 0)
-        return;
-    LOG_INFO("%s replica %d stands for epoch %" PRId64, r->m.service, r->self, epoch);
-    if (ask_round(r, silent) == 1)
-        lead(r);
-    else
+    int res = ask_round(r, silent);
+    if (res == 2) {
+        nd = repl_node_lock(r);
+        int64_t epoch = nd->hard.epoch;
+        repl_node_unlock(r);
+        if (repl_hard_persist(r) != 0)
+            return;
+        LOG_INFO("%s replica %d stands for epoch %" PRId64, r->m.service, r->self, epoch);
+        res = ask_round(r, silent);
+        if (res == 1) {
+            lead(r);
+            return;
+        }
         repl_hard_persist(r);
+    }
+    /* Lost (two stood at once and split the vote, or too few answered):
+     * try again after a random fraction of election_ms, not a whole one. */
+    int64_t backoff = repl_random_ms(r->cfg->election_ms / 2);
+    nd = repl_node_lock(r);
+    rc_election_lost(nd, repl_wall_ms(), backoff);
+    int64_t epoch = nd->hard.epoch;
+    rc_role role = nd->role;
+    repl_node_unlock(r);
+    if (role == RC_CANDIDATE || role == RC_PRECANDIDATE)
+        LOG_INFO("%s replica %d: %s of epoch %" PRId64 " lost; again in %" PRId64 " ms",
+                 r->m.service, r->self, role == RC_CANDIDATE ? "election" : "pre-vote",
+                 epoch + (role == RC_PRECANDIDATE), backoff);
 }
 
 /* 1 when some serving process of this replica's client pool runs (is

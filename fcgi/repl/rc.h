@@ -314,6 +314,16 @@ void rc_follower_learn_safe(rc_node *nd, int64_t epoch, int64_t safe);
  * does one that cannot_lead, which never stands either. */
 int rc_tick(rc_node *nd, int64_t now);
 
+/* A (pre-)candidacy ended without a win: its round is over (every peer
+ * answered or timed out) and it is still a (pre-)candidate - a split vote,
+ * or peers that did not answer. The leader is as silent as before, so the
+ * next try comes after backoff_ms (the caller draws it at random, so that
+ * two who split do not split again), not after a whole election_ms; hearing
+ * from a leader or granting a vote meanwhile restarts the full timer as
+ * always. Nothing else changes: voters still refuse while they hear a
+ * leader, so leases are kept as before. */
+void rc_election_lost(rc_node *nd, int64_t now, int64_t backoff_ms);
+
 /* The request this (pre-)candidate sends: RC_PREVOTE for epoch+1 without
  * moving its own, or RC_VOTE for its epoch. */
 void rc_vote_request(const rc_node *nd, const rc_log *log, int to, rc_msg *m);

@@ -66,6 +66,14 @@ int rc_tick(rc_node *nd, int64_t now)
     return 1;
 }
 
+void rc_election_lost(rc_node *nd, int64_t now, int64_t backoff_ms)
+{
+    if (nd->role != RC_PRECANDIDATE && nd->role != RC_CANDIDATE)
+        return;
+    /* rc_tick stands again once now - heard_ms reaches election_ms + jitter. */
+    nd->heard_ms = now - (nd->cfg.election_ms + nd->jitter_ms) + backoff_ms;
+}
+
 void rc_vote_request(const rc_node *nd, const rc_log *log, int to, rc_msg *m)
 {
     memset(m, 0, sizeof *m);

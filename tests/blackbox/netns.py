@@ -124,15 +124,21 @@ class NsCluster:
             if _libc.setns(fd, CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "setns")
 
+        # Calls run on threads that entered the namespace. The internal listener has
+        # a pool of its own: a probe of the replicas (who is primary now?) must not wait
+        # behind public requests that a failover holds for seconds.
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, initializer=enter)
+        self._ipool = concurrent.futures.ThreadPoolExecutor(max_workers=8, initializer=enter)
 
     def close(self):
         self._pool.shutdown(wait=True)
+        self._ipool.shutdown(wait=True)
         os.close(self._fd)
 
     def _call(self, port, method, path, body, headers, timeout):
-        return self._pool.submit(http_request, port, method, path, body, headers, timeout,
-                                 self.addr).result()
+        pool = self._ipool if port == self.internal_port else self._pool
+        return pool.submit(http_request, port, method, path, body, headers, timeout,
+                           self.addr).result()
 
     def pub(self, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
         return self._call(self.public_port, method, path, body, headers, timeout)

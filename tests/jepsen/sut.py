@@ -115,7 +115,7 @@ class Hosts(Api):
         try:
             self.dep.cluster("up")
             self.c = netns.NsCluster(self.dep.net, self.dep.var, self.dep.read("admin.token"),
-                                     self.dep.read("cluster.secret"), workers=48)
+                                     self.dep.read("cluster.secret"), workers=128)
         except BaseException:
             self.dep.destroy()
             raise

@@ -52,6 +52,7 @@ typedef struct node {
     sim_disk disk;
     int up, paused, isolated, pool_hung; /* pool_hung: clients cannot reach it */
     int64_t clock_off, retention, last_snapreq;
+    int64_t round_end; /* a (pre-)vote round asked: when the ticker would stop waiting */
     fcgi_cache *cache; /* the catalog's Redis client */
     int redis_cut;     /* it cannot reach Redis */
     int releasing;     /* a release (DEL) is under way */
@@ -533,9 +534,11 @@ static void deliver(world *w, event *e)
 
 /* ---- ticks ---- */
 
-/* Sends the (pre-)vote request of replica i to every peer. */
+/* Sends the (pre-)vote request of replica i to every peer. Like the
+ * ticker's round, it waits for answers lease_ms / 2 (its local time). */
 static void ask_votes(world *w, int i)
 {
+    w->nd[i].round_end = local_ms(w, &w->nd[i]) + w->cfg.lease_ms / 2;
     rc_log lv = view(&w->nd[i]);
     for (int k = 1; k <= w->n; k++) {
         if (k == i)
@@ -550,6 +553,11 @@ static void tick(world *w, int i)
 {
     sim_node *x = &w->nd[i];
     int64_t now = local_ms(w, x);
+    if (x->round_end && now >= x->round_end) {
+        /* The round is over: a (pre-)candidate that has not won tries again soon. */
+        x->round_end = 0;
+        rc_election_lost(&x->rc, now, sim_range(&w->rng, 0, w->cfg.election_ms / 2));
+    }
     int r = rc_tick(&x->rc, now);
     x->rc.hard_dirty = 0;
     if (r) {
@@ -847,6 +855,7 @@ static void restart(world *w, int i)
     x->up = 1;
     x->paused = 0;
     x->last_snapreq = 0;
+    x->round_end = 0;
     rc_log lv = view(x);
     rc_restart(&x->rc, &lv, local_ms(w, x));
     x->rc.hard_dirty = 0;
