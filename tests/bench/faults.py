@@ -18,7 +18,8 @@ time. It prints:
 The deployments and the faults are the Jepsen-style suite's (tests/jepsen/
 sut.py, nemesis.py). Figures in var/bench/faults/report.txt.
 
-  faults.py [--seconds 120] [--rate 200] [--topology hosts|single] [--seed N]"""
+  faults.py [--seconds 120] [--rate 200] [--topology hosts|single] [--seed N]
+            [--timing HB/LEASE/ELECTION]"""
 
 import argparse
 import os
@@ -199,6 +200,8 @@ def main():
     ap.add_argument("--rate", type=int, default=200)
     ap.add_argument("--topology", choices=["hosts", "single"], default="hosts")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 100000)
+    ap.add_argument("--timing", default="", metavar="HB/LEASE/ELECTION",
+                    help="replication timing in ms, e.g. 100/500/700 (default: the programs')")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "var", "bench", "faults"))
     a = ap.parse_args()
     if a.topology == "hosts":
@@ -210,7 +213,12 @@ def main():
     rng = random.Random(a.seed)
     random.seed(a.seed)
     print("bench-faults: seed %d, %s, %d requests/s for %d s" % (a.seed, a.topology, a.rate, a.seconds))
-    s = sutmod.Hosts() if a.topology == "hosts" else sutmod.SingleHost()
+    timing = ""
+    if a.timing:
+        hb, lease, election = (int(x) for x in a.timing.split("/"))
+        timing = "heartbeat_ms = %d\nlease_ms = %d\nelection_ms = %d\n" % (hb, lease, election)
+        print("bench-faults: timing heartbeat %d ms, lease %d ms, election %d ms" % (hb, lease, election))
+    s = sutmod.Hosts(timing) if a.topology == "hosts" else sutmod.SingleHost(timing)
     try:
         r = s.admin("POST", "/bazar/books/%d/restock" % BOOK, {"count": 100000})
         if r.status != 200:

@@ -33,7 +33,8 @@ SEARCH = "/bazar/search/distributed%20systems"
 class Deployment:
     """The netns hosts, the cluster file, and the deploy/cluster command."""
 
-    def __init__(self):
+    def __init__(self, settings=""):
+        """settings: more `key = value` lines for the cluster file."""
         self.net = Net(4)
         # nginx workers (nobody) read the page under each host's var/: world-searchable.
         self.root = tempfile.mkdtemp(prefix="bazar-netns-", dir="/var/tmp")
@@ -47,7 +48,7 @@ class Deployment:
                     "h2 %s catalog:1 order:1\n"
                     "h3 %s catalog:2 order:2\n"
                     "h4 %s catalog:3 order:3\n"
-                    "dir = %s/hosts\n" % (a["h1"], a["h2"], a["h3"], a["h4"], self.root))
+                    "dir = %s/hosts\n%s" % (a["h1"], a["h2"], a["h3"], a["h4"], self.root, settings))
         self.env = dict(os.environ, BAZAR_TRANSPORT="netns", BAZAR_NETNS_PREFIX=self.net.prefix,
                         BAZAR_CLUSTER_STATE=self.state)
 
@@ -111,9 +112,14 @@ class Deployment:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+# Replication timing set in the cluster file reaches every host's bazar.conf (here the
+# defaults, written out, so that the tests' timing stays what they expect).
+TIMING = "heartbeat_ms = 150\nlease_ms = 1000\nelection_ms = 1500\n"
+
+
 @pytest.fixture(scope="module")
 def dep():
-    d = Deployment()
+    d = Deployment(TIMING)
     try:
         d.cluster("up")
         yield d
@@ -148,6 +154,13 @@ def test_up_started_every_host(dep, c):
     for host in ("h1", "h2", "h3", "h4"):
         assert "== %s " % host in r.stdout, r.stdout
     assert "stopped" not in r.stdout and "dead" not in r.stdout, r.stdout
+
+
+def test_timing_in_the_cluster_file_reaches_every_host(dep):
+    for host in ("h1", "h2", "h3", "h4"):
+        with open(os.path.join(dep.var(host), "bazar.conf")) as f:
+            conf = f.read()
+        assert "# From BAZAR_CONF_EXTRA:\n" + TIMING in conf, (host, conf[-400:])
 
 
 def test_status_shows_where_each_replica_runs(dep, c):

@@ -23,6 +23,7 @@ BAD = [
     ("unknown setting", GOOD + ["colour = blue"], ":3: unknown setting 'colour'"),
     ("bad port", GOOD + ["public_port = 99999"], ":3: public_port must be a port number"),
     ("relative dir", GOOD + ["dir = var/x"], ":3: dir must be an absolute path"),
+    ("bad timing", GOOD + ["election_ms = 0.7s"], ":3: election_ms must be a number of milliseconds"),
     ("replica gap", GOOD + ["h3 10.9.0.3 catalog:3"], "catalog replicas must be numbered 1..2: catalog:2 is missing"),
     ("no front end", ["h1 10.9.0.1 redis", GOOD[1]], "no host has the frontend role"),
     ("no cache", ["h1 10.9.0.1 frontend", GOOD[1]], "no host has the redis role"),

@@ -108,10 +108,10 @@ class SingleHost(Api):
 class Hosts(Api):
     kind = "hosts"
 
-    def __init__(self):
+    def __init__(self, settings=""):
         sys.path.insert(0, os.path.join(HERE, "..", "blackbox"))
         from test_cluster import Deployment  # the multi-host tests' deployment
-        self.dep = Deployment()
+        self.dep = Deployment(settings)
         try:
             self.dep.cluster("up")
             self.c = netns.NsCluster(self.dep.net, self.dep.var, self.dep.read("admin.token"),
