@@ -153,15 +153,23 @@ pools() {
             echo "$svc-$n.peer 2 $svc $n"
         done
     done
-    if has_role frontend; then echo "frontend 4 frontend -"; fi
+    # The front end: two pools, so that lookups never queue behind writes. A purchase can
+    # hold its process for seconds (a failover, a Redis that does not answer); nginx sends
+    # GET and HEAD to "frontend" and every other method to "frontend.write".
+    if has_role frontend; then
+        echo "frontend 4 frontend -"
+        echo "frontend.write 4 frontend -"
+    fi
 }
 
-# pool_port NAME: the TCP port of a pool in TCP mode: BAZAR_FCGI_PORT for the front end,
+# pool_port NAME: the TCP port of a pool in TCP mode: BAZAR_FCGI_PORT for the front end's read
+# pool and +1 for its write pool,
 # +100+N / +110+N for catalog replica N's client / peer pool, +200+N / +210+N for order.
 pool_port() {
     local name="$1" n off
     case "$name" in
     frontend) echo "$BAZAR_FCGI_PORT"; return ;;
+    frontend.write) echo $((BAZAR_FCGI_PORT + 1)); return ;;
     catalog-*) off=100 ;;
     order-*) off=200 ;;
     *) die "pool_port: unknown pool $name" ;;
@@ -341,7 +349,7 @@ services() {
     local all
     all="$(pools | awk '{print $1}')"
     echo nginx
-    grep -x frontend <<<"$all" || true
+    grep -E '^frontend(\.write)?$' <<<"$all" || true
     grep '^order-' <<<"$all" || true
     grep '^catalog-' <<<"$all" || true
     if has_role redis; then echo redis; fi

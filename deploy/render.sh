@@ -129,6 +129,7 @@ if has_role frontend; then
         WWW="$www" \
         LISTEN_HOST="$LISTEN_HOST" \
         PUBLIC_PORT="$BAZAR_PUBLIC_PORT" \
+        WRITE_POOL="$(pool_addr frontend.write)" \
         LIMIT_BURST="$limit_burst"
 else
     echo "# No front end on this host (BAZAR_ROLES=$BAZAR_ROLES): no public listener."

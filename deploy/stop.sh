@@ -17,7 +17,7 @@ shopt -s nullglob
 # catalog replicas, Redis last.
 mapfile -t order < <(
     for d in "$SV"/*/; do basename "$d"; done |
-        awk '{ r = ($1 == "nginx") ? 0 : ($1 == "frontend") ? 1 : ($1 ~ /^order-/) ? 2 : ($1 ~ /^catalog-/) ? 3 : 4
+        awk '{ r = ($1 == "nginx") ? 0 : ($1 ~ /^frontend/) ? 1 : ($1 ~ /^order-/) ? 2 : ($1 ~ /^catalog-/) ? 3 : 4
                print r, $1 }' | sort -k1,1n -k2,2 | cut -d' ' -f2
 )
 

@@ -11,7 +11,7 @@ from conftest import describe, pid_alive, quote_segment
 
 
 def expected_pid_files(catalog, order):
-    names = {"nginx", "redis", "frontend"}
+    names = {"nginx", "redis", "frontend", "frontend.write"}
     for i in range(1, catalog + 1):
         names |= {"catalog-%d" % i, "catalog-%d.peer" % i}
     for i in range(1, order + 1):

@@ -26,7 +26,7 @@ GRACE_S = 0.5        # failures may trail the restart by this much (nginx's pass
 BOOK, STOCK = 3, 5000
 
 # Processes each component runs when complete (deploy/lib.sh pools(); nginx: master + 1 worker).
-SIZE = {"frontend": 5, "redis": 1, "nginx": 2}
+SIZE = {"frontend": 5, "frontend.write": 5, "redis": 1, "nginx": 2}
 
 
 def size_of(name):
@@ -142,6 +142,8 @@ def kills(c):
         ("an nginx worker", "nginx", nginx_worker, True),
         ("the nginx master alone", "nginx", leader("nginx"), True),
         ("the whole front-end pool", "frontend", whole("frontend"), True),
+        ("a front-end write worker", "frontend.write", worker("frontend.write"), True),
+        ("the whole front-end write pool", "frontend.write", whole("frontend.write"), True),
     ]
 
 

@@ -218,7 +218,7 @@ class Nemesis:
             pids = self._signal(["redis"], signal.SIGSTOP)
             return lambda: signal_pids(pids, signal.SIGCONT)
         if kind == "frontend-kill":
-            self._signal(["frontend"], signal.SIGKILL)
+            self._signal(["frontend", "frontend.write"], signal.SIGKILL)
             return lambda: self._restart(None, front)
         return self._apply_net(kind, t)
 
