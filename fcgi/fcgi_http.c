@@ -41,6 +41,7 @@ typedef struct http_xfer {
     struct curl_slist *headers;
     size_t cap;       /* of call->resp.body */
     int too_big;
+    int started;      /* prepared (run_calls may never start a hedge) */
     int added;        /* to the multi handle */
     int done;
     double t0;
@@ -346,7 +347,39 @@ static void collect_done(fcgi_http *h)
     }
 }
 
-int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
+/* Prepares call i and adds it to the multi handle. */
+static void xfer_start(fcgi_http *h, http_xfer *x, fcgi_http_call *call)
+{
+    x->call = call;
+    x->t0 = fcgi_now_ms();
+    x->started = 1;
+    fcgi_http_resp_clear(&call->resp);
+    call->rc = -1;
+    if (xfer_prepare(h, x) != 0) {
+        x->done = 1;
+        return;
+    }
+    CURLMcode mc = curl_multi_add_handle(h->multi, x->peer->easy);
+    if (mc != CURLM_OK) {
+        snprintf(call->resp.err, sizeof call->resp.err, "curl_multi_add_handle: %s",
+                 curl_multi_strerror(mc));
+        x->done = 1;
+        return;
+    }
+    x->added = 1;
+}
+
+/* A call that got an answer a caller can use (not a transport error, not a 5xx). */
+static int xfer_good(const http_xfer *x)
+{
+    return x->done && x->call->rc == 0 && x->call->resp.status < 500;
+}
+
+/* The engine of fcgi_http_do_all (after_ms 0: every call at once, until all
+ * finished) and fcgi_http_do_hedged (call k starts k * after_ms after the
+ * first unless a good answer came; it stops at the first good answer).
+ * Returns the index of the first good answer, or -1. */
+static int run_calls(fcgi_http *h, fcgi_http_call *calls, size_t n, int after_ms)
 {
     assert(h != NULL);
     http_xfer stackx[8];
@@ -357,10 +390,9 @@ int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
             set_err(&calls[i].resp, "out of memory");
             calls[i].rc = -1;
         }
-        return 0;
+        return -1;
     }
     memset(xs, 0, (n <= 8 ? 8 : n) * sizeof *xs);
-
     for (size_t i = 0; i < n; i++) {
         const char *ki = calls[i].peer != NULL ? calls[i].peer : "default";
         for (size_t j = i + 1; j < n; j++) {
@@ -372,43 +404,46 @@ int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
     }
 
     double t0 = fcgi_now_ms();
-    for (size_t i = 0; i < n; i++) {
-        http_xfer *x = &xs[i];
-        x->call = &calls[i];
-        x->t0 = t0;
-        fcgi_http_resp_clear(&calls[i].resp);
-        calls[i].rc = -1;
-        if (xfer_prepare(h, x) != 0) {
-            x->done = 1;
-            continue;
-        }
-        CURLMcode mc = curl_multi_add_handle(h->multi, x->peer->easy);
-        if (mc != CURLM_OK) {
-            snprintf(calls[i].resp.err, sizeof calls[i].resp.err, "curl_multi_add_handle: %s",
-                     curl_multi_strerror(mc));
-            x->done = 1;
-            continue;
-        }
-        x->added = 1;
-    }
-
-    int running = 1;
-    while (running > 0) {
+    size_t started = 0;
+    int winner = -1;
+    for (; started < n && (after_ms <= 0 || started == 0); started++)
+        xfer_start(h, &xs[started], &calls[started]);
+    for (;;) {
+        int running = 0;
         CURLMcode mc = curl_multi_perform(h->multi, &running);
         if (mc == CURLM_OK)
             collect_done(h);
+        for (size_t i = 0; i < started && winner < 0 && after_ms > 0; i++)
+            if (xfer_good(&xs[i]))
+                winner = (int)i;
         if (mc != CURLM_OK) {
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < started; i++)
                 if (!xs[i].done)
                     snprintf(calls[i].resp.err, sizeof calls[i].resp.err,
                              "curl_multi_perform: %s", curl_multi_strerror(mc));
             break;
         }
-        if (running == 0)
+        if (winner >= 0)
             break;
-        mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+        /* The next hedge is due when after_ms has passed since the last start,
+         * or at once when every started call has failed. */
+        int all_done = 1;
+        for (size_t i = 0; i < started; i++)
+            all_done &= xs[i].done;
+        double due = t0 + (double)after_ms * (double)started;
+        if (started < n && (all_done || fcgi_now_ms() >= due)) {
+            xfer_start(h, &xs[started], &calls[started]);
+            started++;
+            continue;
+        }
+        if (running == 0 && started == n)
+            break;
+        int wait = 1000;
+        if (started < n && due - fcgi_now_ms() < wait)
+            wait = (int)(due - fcgi_now_ms()) + 1;
+        mc = curl_multi_poll(h->multi, NULL, 0, wait > 0 ? wait : 1, NULL);
         if (mc != CURLM_OK) {
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < started; i++)
                 if (!xs[i].done)
                     snprintf(calls[i].resp.err, sizeof calls[i].resp.err, "curl_multi_poll: %s",
                              curl_multi_strerror(mc));
@@ -417,13 +452,19 @@ int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
     }
     collect_done(h);
 
-    int ok = 0;
     for (size_t i = 0; i < n; i++) {
         http_xfer *x = &xs[i];
+        if (!x->started) {
+            fcgi_http_resp_clear(&calls[i].resp);
+            set_err(&calls[i].resp, "not sent: another call answered first");
+            calls[i].rc = -1;
+            continue;
+        }
         if (x->added) {
             if (!x->done) {
                 if (calls[i].resp.err[0] == '\0')
-                    set_err(&calls[i].resp, "transfer did not complete");
+                    set_err(&calls[i].resp, winner >= 0 ? "abandoned: another call answered first"
+                                                        : "transfer did not complete");
                 free(calls[i].resp.body);
                 calls[i].resp.body = NULL;
                 calls[i].resp.len = 0;
@@ -442,12 +483,32 @@ int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
                 LOG_WARN("curl_easy_setopt(HTTPHEADER): %s", curl_easy_strerror(ec));
         }
         curl_slist_free_all(x->headers);
-        if (calls[i].rc == 0)
-            ok++;
     }
     if (xs != stackx)
         free(xs);
+    return winner;
+}
+
+int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
+{
+    run_calls(h, calls, n, 0);
+    int ok = 0;
+    for (size_t i = 0; i < n; i++)
+        ok += calls[i].rc == 0;
     return ok;
+}
+
+int fcgi_http_do_hedged(fcgi_http *h, fcgi_http_call *calls, size_t n, int after_ms)
+{
+    int w = run_calls(h, calls, n, after_ms > 0 ? after_ms : 1);
+    if (w >= 0)
+        return w;
+    /* No good answer: the latest call that got any (a 5xx says more than a
+     * transport error), else the first. */
+    for (size_t i = n; i-- > 0;)
+        if (calls[i].rc == 0)
+            return (int)i;
+    return 0;
 }
 
 int fcgi_http_do(fcgi_http *h, fcgi_http_call *call)

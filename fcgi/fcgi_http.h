@@ -57,6 +57,16 @@ int fcgi_http_do(fcgi_http *h, fcgi_http_call *call);
  * peer key (each key owns one handle). Returns the number that got a response. */
 int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n);
 
+/* A hedged request: the same request as n calls (each with its own peer
+ * key, as for fcgi_http_do_all). Call 0 starts now; call k starts when
+ * k * after_ms have passed without a good answer (a response below 500),
+ * or at once when every call started so far has failed. Returns as soon as
+ * one call got a good answer, abandoning the others (their rc is -1), with
+ * that call's index; without one, the index of the call whose answer says
+ * most (the latest with a response, else 0). For reads only: an abandoned
+ * call may still have been served. */
+int fcgi_http_do_hedged(fcgi_http *h, fcgi_http_call *calls, size_t n, int after_ms);
+
 /* Frees the body of a response and zeroes it. Safe on a zeroed resp. */
 void fcgi_http_resp_clear(fcgi_http_resp *r);
 

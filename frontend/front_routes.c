@@ -40,6 +40,40 @@ int front_call(fcgi_request *req, const char *peer, const char *method, const ch
     return rc;
 }
 
+/* A read is hedged: a lookup answers in a few milliseconds, so one still
+ * unanswered after HEDGE_MS is most likely at a replica that is stopped or
+ * cut off, where nginx would wait fastcgi_read_timeout (3 s) before trying
+ * another. So the same read also goes out again then (nginx's round robin
+ * sends it to the next replica) and the first good answer is used. Only
+ * reads: any replica's answer is as fresh as any other's (each serves under
+ * its lease), and an abandoned one changed nothing. */
+#define HEDGE_MS 100
+
+static int front_read(fcgi_request *req, const char *peer, const char *path,
+                      fcgi_http_resp *resp)
+{
+    char url[FCGI_CONFIG_STR + 2048], rid[96], hedge_peer[64];
+    int n = snprintf(url, sizeof url, "%s%s", front_ctx.cfg->internal_url, path);
+    memset(resp, 0, sizeof *resp);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        snprintf(resp->err, sizeof resp->err, "url too long");
+        return -1;
+    }
+    snprintf(rid, sizeof rid, "X-Request-Id: %s", req->request_id);
+    snprintf(hedge_peer, sizeof hedge_peer, "%s.hedge", peer);
+    const char *hdrs[] = {rid, NULL};
+    fcgi_http_call calls[2] = {
+        {.peer = peer, .method = "GET", .url = url, .headers = hdrs, .timeout_ms = CALL_TIMEOUT_MS},
+        {.peer = hedge_peer, .method = "GET", .url = url, .headers = hdrs,
+         .timeout_ms = CALL_TIMEOUT_MS}};
+    int w = fcgi_http_do_hedged(front_ctx.http, calls, 2, HEDGE_MS);
+    if (w == 1 && calls[1].rc == 0)
+        LOG_INFO("GET %s: no answer within %d ms; the hedged copy answered", path, HEDGE_MS);
+    *resp = calls[w].resp;
+    fcgi_http_resp_clear(&calls[1 - w].resp);
+    return calls[w].rc;
+}
+
 int front_relay(fcgi_request *req, int rc, fcgi_http_resp *resp, const char *tier)
 {
     int status;
@@ -75,7 +109,8 @@ static long long capture_id(fcgi_request *req, const char *what)
  * carries its Idempotency-Key in `hdr`, so a repeat returns the first
  * result instead of applying twice, at whichever replica it lands. The
  * first attempt goes to `first` (a replica named as the primary, or NULL:
- * `path` too), repeats to `path`, the balanced upstream. *ms accumulates. */
+ * `path` too), repeats to `path`, the balanced upstream; each attempt of
+ * a read is hedged (front_read). *ms accumulates. */
 static int patient_call(fcgi_request *req, const char *peer, const char *method,
                         const char *first, const char *path, const char *body, size_t len,
                         const char *hdr, int deadline_ms, double *ms, fcgi_http_resp *r)
@@ -84,8 +119,10 @@ static int patient_call(fcgi_request *req, const char *peer, const char *method,
     double deadline = fcgi_now_ms() + deadline_ms;
     *ms = 0;
     for (int attempt = 0;; attempt++) {
-        rc = front_call(req, peer, method, attempt == 0 && first ? first : path, body, len, hdr,
-                        r);
+        rc = strcmp(method, "GET") == 0 && !hdr
+                 ? front_read(req, peer, path, r)
+                 : front_call(req, peer, method, attempt == 0 && first ? first : path, body, len,
+                              hdr, r);
         *ms += r->ms;
         if (rc == 0 && r->status < 500)
             break;

@@ -3,12 +3,13 @@ kill -9, SIGSTOP, Redis down, a replica restarted mid-load, everything
 killed at once. After each test: stock + successful purchases == S at every
 catalog replica, every replica's hash equal, and every acknowledged order
 present at every order replica."""
+import os
 import signal
 import threading
 import time
 import uuid
 
-from conftest import describe
+from conftest import describe, signal_pids
 
 N = 3
 
@@ -217,6 +218,31 @@ def test_sigstop_replica_is_routed_around_then_catches_up(make_cluster):
         len(failures), failures[:3])
     assert ledger.acked(), "no purchase succeeded while a backup was stopped"
     check_invariants(c, ledger, S)
+
+
+def test_reads_meeting_a_stopped_replica_are_answered_by_another_at_once(make_cluster):
+    """SIGSTOP a catalog backup's client pool: nginx's round robin keeps
+    sending it reads (it counts as failed only after fastcgi_read_timeout,
+    3 s), but the front end hedges each read after 100 ms, so no read
+    waits for the stopped replica: every one is answered within 1 s."""
+    c = make_cluster(cache="off")
+    victim = backup_of(c, "catalog")
+    stopped = c.pids("catalog-%d" % victim)
+    signal_pids(stopped, signal.SIGSTOP)
+    slowest, n = 0.0, 30
+    try:
+        for k in range(n):
+            t0 = time.monotonic()
+            r = c.pub("GET", "/bazar/search/distributed%20systems" if k % 2 else "/bazar/info/%d" % (k % 7))
+            took = time.monotonic() - t0
+            assert r.status == 200, describe(r)
+            slowest = max(slowest, took)
+    finally:
+        signal_pids(stopped, signal.SIGCONT)
+    assert slowest < 1.0, "a read took %.2f s with catalog-%d stopped" % (slowest, victim)
+    with open(os.path.join(c.var, "log", "frontend.log")) as f:
+        hedged = f.read().count("the hedged copy answered")
+    assert hedged >= n // 6, "only %d of %d reads met the stopped replica" % (hedged, n)
 
 
 def test_redis_killed_mid_load_then_restarted(make_cluster):
