@@ -21,17 +21,27 @@
 
 front front_ctx;
 
+/* Where a call goes (the internal listener's URL of path) and its request
+ * id header. Returns 0, or -1 with resp->err set when the URL is too long. */
+static int call_target(fcgi_request *req, const char *path, char *url, size_t urlcap, char *rid,
+                       size_t ridcap, fcgi_http_resp *resp)
+{
+    int n = snprintf(url, urlcap, "%s%s", front_ctx.cfg->internal_url, path);
+    memset(resp, 0, sizeof *resp);
+    if (n < 0 || (size_t)n >= urlcap) {
+        snprintf(resp->err, sizeof resp->err, "url too long");
+        return -1;
+    }
+    snprintf(rid, ridcap, "X-Request-Id: %s", req->request_id);
+    return 0;
+}
+
 int front_call(fcgi_request *req, const char *peer, const char *method, const char *path,
                const char *body, size_t len, const char *extra_header, fcgi_http_resp *resp)
 {
     char url[FCGI_CONFIG_STR + 2048], rid[96];
-    int n = snprintf(url, sizeof url, "%s%s", front_ctx.cfg->internal_url, path);
-    memset(resp, 0, sizeof *resp);
-    if (n < 0 || (size_t)n >= sizeof url) {
-        snprintf(resp->err, sizeof resp->err, "url too long");
+    if (call_target(req, path, url, sizeof url, rid, sizeof rid, resp) != 0)
         return -1;
-    }
-    snprintf(rid, sizeof rid, "X-Request-Id: %s", req->request_id);
     const char *hdrs[] = {"Content-Type: application/json", rid, extra_header, NULL};
     fcgi_http_call call = {.peer = peer, .method = method, .url = url, .headers = hdrs,
                            .body = body, .len = len, .timeout_ms = CALL_TIMEOUT_MS};
@@ -53,13 +63,8 @@ static int front_read(fcgi_request *req, const char *peer, const char *path,
                       fcgi_http_resp *resp)
 {
     char url[FCGI_CONFIG_STR + 2048], rid[96], hedge_peer[64];
-    int n = snprintf(url, sizeof url, "%s%s", front_ctx.cfg->internal_url, path);
-    memset(resp, 0, sizeof *resp);
-    if (n < 0 || (size_t)n >= sizeof url) {
-        snprintf(resp->err, sizeof resp->err, "url too long");
+    if (call_target(req, path, url, sizeof url, rid, sizeof rid, resp) != 0)
         return -1;
-    }
-    snprintf(rid, sizeof rid, "X-Request-Id: %s", req->request_id);
     snprintf(hedge_peer, sizeof hedge_peer, "%s.hedge", peer);
     const char *hdrs[] = {rid, NULL};
     fcgi_http_call calls[2] = {

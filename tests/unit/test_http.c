@@ -322,16 +322,22 @@ static void test_timeout(void **state)
     fcgi_http_free(h);
 }
 
+/* A URL on a loopback port nothing listens on (connections are refused). */
+static void dead_url(char *out, size_t cap)
+{
+    int port;
+    int s = loopback_socket(&port);
+    assert_true(s >= 0);
+    close(s);
+    snprintf(out, cap, "http://127.0.0.1:%d/x", port);
+}
+
 static void test_do_all_parallel(void **state)
 {
     (void)state;
     char slow[64], dead[64];
     url(slow, sizeof slow, "/slow");
-    int port;
-    int s = loopback_socket(&port);
-    assert_true(s >= 0);
-    close(s);
-    snprintf(dead, sizeof dead, "http://127.0.0.1:%d/x", port);
+    dead_url(dead, sizeof dead);
 
     fcgi_http *h = fcgi_http_new(2000);
     assert_non_null(h);
@@ -367,67 +373,51 @@ static void test_hedged(void **state)
     char slow[64], echo[64], dead[64];
     url(slow, sizeof slow, "/slow");
     url(echo, sizeof echo, "/echo");
-    int port;
-    int s = loopback_socket(&port);
-    assert_true(s >= 0);
-    close(s);
-    snprintf(dead, sizeof dead, "http://127.0.0.1:%d/x", port);
+    dead_url(dead, sizeof dead);
     fcgi_http *h = fcgi_http_new(2000);
     assert_non_null(h);
 
-    /* The first is slow (400 ms): the hedge goes out after 50 ms and wins. */
-    fcgi_http_call a[2] = {{.peer = "a", .method = "GET", .url = slow},
-                           {.peer = "b", .method = "GET", .url = echo}};
-    double t0 = fcgi_now_ms();
-    assert_int_equal(fcgi_http_do_hedged(h, a, 2, 50), 1);
-    double took = fcgi_now_ms() - t0;
-    assert_true(took >= 45 && took < 350);
-    assert_int_equal(a[1].rc, 0);
-    assert_int_equal(a[1].resp.status, 200);
-    assert_int_equal(a[0].rc, -1);
-    assert_non_null(strstr(a[0].resp.err, "abandoned"));
-    for (int i = 0; i < 2; i++)
-        fcgi_http_resp_clear(&a[i].resp);
+    /* (first, second, after_ms, winner, at least / under ms, what the loser says):
+     * a slow first (400 ms) loses to the hedge sent after 50 ms; a first that
+     * answers in time means the hedge is never sent; a first refused at once
+     * sends the hedge at once. */
+    const struct {
+        const char *u0, *u1;
+        int after, winner, min_ms, max_ms;
+        const char *loser;
+    } cases[] = {{slow, echo, 50, 1, 45, 350, "abandoned"},
+                 {echo, slow, 200, 0, 0, 150, "not sent"},
+                 {dead, echo, 1000, 1, 0, 500, ""}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        fcgi_http_call a[2] = {{.peer = "a", .method = "GET", .url = cases[k].u0},
+                               {.peer = "b", .method = "GET", .url = cases[k].u1}};
+        double t0 = fcgi_now_ms();
+        assert_int_equal(fcgi_http_do_hedged(h, a, 2, cases[k].after), cases[k].winner);
+        double took = fcgi_now_ms() - t0;
+        assert_true(took >= cases[k].min_ms && took < cases[k].max_ms);
+        int w = cases[k].winner;
+        assert_int_equal(a[w].rc, 0);
+        assert_int_equal(a[w].resp.status, 200);
+        assert_int_equal(a[1 - w].rc, -1);
+        assert_non_null(strstr(a[1 - w].resp.err, cases[k].loser));
+        for (int i = 0; i < 2; i++)
+            fcgi_http_resp_clear(&a[i].resp);
+    }
 
-    /* The first answers in time: the hedge is never sent. */
-    fcgi_http_call b[2] = {{.peer = "a", .method = "GET", .url = echo},
-                           {.peer = "b", .method = "GET", .url = slow}};
-    t0 = fcgi_now_ms();
-    assert_int_equal(fcgi_http_do_hedged(h, b, 2, 200), 0);
-    assert_true(fcgi_now_ms() - t0 < 150);
-    assert_int_equal(b[0].resp.status, 200);
-    assert_int_equal(b[1].rc, -1);
-    assert_non_null(strstr(b[1].resp.err, "not sent"));
-    for (int i = 0; i < 2; i++)
-        fcgi_http_resp_clear(&b[i].resp);
-
-    /* The first fails at once (refused): the hedge goes out at once. */
-    fcgi_http_call c[2] = {{.peer = "a", .method = "GET", .url = dead},
-                           {.peer = "b", .method = "GET", .url = echo}};
-    t0 = fcgi_now_ms();
-    assert_int_equal(fcgi_http_do_hedged(h, c, 2, 1000), 1);
-    assert_true(fcgi_now_ms() - t0 < 500);
-    assert_int_equal(c[0].rc, -1);
-    assert_int_equal(c[1].resp.status, 200);
-    for (int i = 0; i < 2; i++)
-        fcgi_http_resp_clear(&c[i].resp);
-
-    /* Neither answers well: the one that got a response is chosen. */
+    /* A 404 is a good answer; when neither call gets any, the first is chosen. */
     char missing[64];
     url(missing, sizeof missing, "/missing");
-    fcgi_http_call d[2] = {{.peer = "a", .method = "GET", .url = missing},
-                           {.peer = "b", .method = "GET", .url = dead}};
-    assert_int_equal(fcgi_http_do_hedged(h, d, 2, 10), 0); /* a 404 is a good answer */
-    assert_int_equal(d[0].resp.status, 404);
-    for (int i = 0; i < 2; i++)
-        fcgi_http_resp_clear(&d[i].resp);
-    fcgi_http_call e[2] = {{.peer = "a", .method = "GET", .url = dead},
-                           {.peer = "b", .method = "GET", .url = dead}};
-    assert_int_equal(fcgi_http_do_hedged(h, e, 2, 10), 0);
-    assert_int_equal(e[0].rc, -1);
-    assert_int_equal(e[1].rc, -1);
-    for (int i = 0; i < 2; i++)
-        fcgi_http_resp_clear(&e[i].resp);
+    const char *first[2] = {missing, dead};
+    for (int k = 0; k < 2; k++) {
+        fcgi_http_call d[2] = {{.peer = "a", .method = "GET", .url = first[k]},
+                               {.peer = "b", .method = "GET", .url = dead}};
+        assert_int_equal(fcgi_http_do_hedged(h, d, 2, 10), 0);
+        assert_int_equal(d[0].rc, k == 0 ? 0 : -1);
+        assert_int_equal(d[0].resp.status, k == 0 ? 404 : 0);
+        assert_int_equal(d[1].rc, -1);
+        for (int i = 0; i < 2; i++)
+            fcgi_http_resp_clear(&d[i].resp);
+    }
 
     /* Afterwards the handles serve plain calls again. */
     fcgi_http_call f = {.peer = "a", .method = "GET", .url = echo};
