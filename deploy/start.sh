@@ -103,7 +103,7 @@ fi
 # pool's multiwatch with all its children (and its socket, unless TCP).
 ready() {
     local name="$1" pid n want
-    [[ "$(sv_state "$name")" == run ]] || return 1
+    [[ "$(sv_stat "$name")" == run ]] || return 1
     pid="$(read_pids "$RUN/$name.pid" | head -n 1)"
     [[ -n "$pid" ]] || return 1
     n="$(group_pids "$pid" | wc -l)"
