@@ -107,7 +107,16 @@ int repl_store_init(repl_t *r, int primary, char *err, size_t errlen)
 {
     /* A database without the log tables is either a new cluster's or one
      * whose disk was lost: it starts "recovering" (no vote, no lead) and
-     * "fresh" until the ticker has asked the peers which (repl_ticker.c). */
+     * "fresh" until the ticker has asked the peers which (repl_ticker.c).
+     * All of a replica's processes start at once on such a database, so
+     * the check and the set-up are one write transaction: otherwise one
+     * could find the tables made by another but not yet marked recovering,
+     * load that state into the shared node first, and vote at once (a test
+     * of a lost disk caught exactly that). */
+    if (repl_exec(r, "BEGIN IMMEDIATE") != 0) {
+        snprintf(err, errlen, "cannot begin: %s", sqlite3_errmsg(r->db));
+        return -1;
+    }
     sqlite3_stmt *q = NULL;
     int exists = sqlite3_prepare_v2(r->db, "SELECT 1 FROM sqlite_master WHERE name = 'repl_meta'",
                                     -1, &q, NULL) == SQLITE_OK &&
@@ -118,8 +127,10 @@ int repl_store_init(repl_t *r, int primary, char *err, size_t errlen)
              "%s INSERT OR IGNORE INTO repl_meta VALUES ('primary', %d);%s", schema, primary,
              exists ? "" : " UPDATE repl_meta SET value = 1 WHERE key = 'recovering';"
                            " INSERT OR REPLACE INTO repl_meta VALUES ('fresh', 1);");
-    if (fcgi_db_exec(r->db, sql, err, errlen) != 0 || repl_exec(r, "BEGIN IMMEDIATE") != 0)
+    if (fcgi_db_exec(r->db, sql, err, errlen) != 0) {
+        repl_exec(r, "ROLLBACK");
         return -1;
+    }
     /* The base: below it the log holds nothing. Logs emptied (a snapshot,
      * the order migration) or trimmed by versions that did not record it
      * get it back here; an epoch that is not known any more is stored as
