@@ -441,6 +441,9 @@ kill_replica() {
         p="$(head -n 1 "$VARD/run/$name.pid" 2>/dev/null | tr -dc 0-9)"
         [[ -n "$p" ]] && ((p > 1)) || die "no process group in $VARD/run/$name.pid"
         for i in $(pgrep -g "$p"); do pids+=("$i"); done
+        # The group's leader (multiwatch) first: killed after a child, it could fork a
+        # replacement that no list holds.
+        kill -KILL "$p" 2>/dev/null || true
     done
     ((${#pids[@]})) || die "no live $svc-$n process in its process groups"
     kill -KILL "${pids[@]}" 2>/dev/null || true

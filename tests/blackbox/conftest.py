@@ -237,8 +237,17 @@ def free_port():
 
 
 def signal_pids(pids, sig):
-    """Sends sig to each pid (one that has exited is skipped); returns pids."""
-    for pid in pids:
+    """Sends sig to each pid (one that has exited is skipped); returns pids.
+    Process-group leaders (a pool's multiwatch, nginx's master) go first:
+    killed after one of its children, multiwatch could fork a replacement in
+    between that no list holds, and that child would live on with the old
+    database (a "killed" replica that still serves)."""
+    def leader_first(pid):
+        try:
+            return 0 if os.getpgid(pid) == pid else 1
+        except ProcessLookupError:
+            return 2
+    for pid in sorted(pids, key=leader_first):
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
