@@ -16,6 +16,10 @@
 #define HTTP_PEER_KEY 64
 #define HTTP_BODY_MAX (64u << 20) /* a peer's answer larger than this is an error */
 #define HTTP_MAX_CONNECTS 64      /* kept-alive connections in the multi's pool */
+/* The hedge budget (see "the patient call" below), in credits: a patient
+ * call earns one, a hedge costs HEDGE_COST, at most HEDGE_SAVED are kept. */
+#define HEDGE_COST 10
+#define HEDGE_SAVED (50 * HEDGE_COST)
 
 /* One easy handle per peer key. The connections themselves live in the
  * multi handle's pool (every call, single or parallel, runs through it), so
@@ -28,6 +32,7 @@ typedef struct http_peer {
 
 struct fcgi_http {
     int timeout_ms;
+    int hedge_credit; /* the hedge budget (fcgi_http_do_patient) */
     CURLM *multi;
     char secret_header[FCGI_SECRET_MAX + 32]; /* "X-Bazar-Secret: ..." or "" */
     size_t npeers;
@@ -41,7 +46,6 @@ typedef struct http_xfer {
     struct curl_slist *headers;
     size_t cap;       /* of call->resp.body */
     int too_big;
-    int started;      /* prepared (run_calls may never start a hedge) */
     int added;        /* to the multi handle */
     int done;
     double t0;
@@ -68,6 +72,7 @@ fcgi_http *fcgi_http_new(int timeout_ms)
     if (h == NULL)
         return NULL;
     h->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
+    h->hedge_credit = HEDGE_SAVED;
     h->multi = curl_multi_init();
     if (h->multi == NULL ||
         curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_CONNECTS) != CURLM_OK) {
@@ -329,11 +334,11 @@ static void xfer_finish(http_xfer *x, CURLcode result)
     c->rc = 0;
 }
 
-/* Drains the multi's finished-transfer messages. */
-static void collect_done(fcgi_http *h)
+/* Drains the multi's finished-transfer messages; returns how many finished. */
+static int collect_done(fcgi_http *h)
 {
     CURLMsg *m;
-    int left;
+    int left, finished = 0;
     while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -342,9 +347,12 @@ static void collect_done(fcgi_http *h)
             priv == NULL)
             continue;
         http_xfer *x = (http_xfer *)(void *)priv;
-        if (!x->done)
+        if (!x->done) {
             xfer_finish(x, m->data.result);
+            finished++;
+        }
     }
+    return finished;
 }
 
 /* Prepares call i and adds it to the multi handle. */
@@ -352,7 +360,6 @@ static void xfer_start(fcgi_http *h, http_xfer *x, fcgi_http_call *call)
 {
     x->call = call;
     x->t0 = fcgi_now_ms();
-    x->started = 1;
     fcgi_http_resp_clear(&call->resp);
     call->rc = -1;
     if (xfer_prepare(h, x) != 0) {
@@ -375,13 +382,77 @@ static int xfer_good(const http_xfer *x)
     return x->done && x->call->rc == 0 && x->call->resp.status < 500;
 }
 
-/* The engine of fcgi_http_do_all (after_ms 0: every call at once, until all
- * finished) and fcgi_http_do_hedged (call k starts k * after_ms after the
- * first unless a good answer came; it stops at the first good answer).
- * Returns the index of the first good answer, or -1. */
-static int run_calls(fcgi_http *h, fcgi_http_call *calls, size_t n, int after_ms)
+/* Takes a transfer out of the multi handle and frees its header list; a
+ * transfer still running is abandoned (its connection closed), with
+ * `why` as its error. */
+static void xfer_release(fcgi_http *h, http_xfer *x, const char *why)
+{
+    fcgi_http_call *c = x->call;
+    if (x->added) {
+        if (!x->done) {
+            if (c->resp.err[0] == '\0')
+                set_err(&c->resp, why);
+            free(c->resp.body);
+            c->resp.body = NULL;
+            c->resp.len = 0;
+            c->resp.ms = fcgi_now_ms() - x->t0;
+            c->rc = -1;
+            x->done = 1;
+        }
+        CURLMcode mc = curl_multi_remove_handle(h->multi, x->peer->easy);
+        if (mc != CURLM_OK)
+            LOG_WARN("curl_multi_remove_handle: %s", curl_multi_strerror(mc));
+        x->added = 0;
+    }
+    if (x->peer != NULL) {
+        /* The list is freed below: the handle must not keep pointing at it. */
+        CURLcode ec = curl_easy_setopt(x->peer->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+        if (ec != CURLE_OK)
+            LOG_WARN("curl_easy_setopt(HTTPHEADER): %s", curl_easy_strerror(ec));
+    }
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+}
+
+/* One round of the multi handle: performs what can be done and, unless
+ * something finished, waits up to wait_ms for activity. 0, or -1 with the
+ * error in *err. */
+static int multi_round(fcgi_http *h, int wait_ms, const char **err, CURLMcode *code)
+{
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(h->multi, &running);
+    if (mc == CURLM_OK && collect_done(h) > 0) {
+        *code = mc;
+        return 0;
+    }
+    if (mc == CURLM_OK) {
+        mc = curl_multi_poll(h->multi, NULL, 0, wait_ms > 0 ? wait_ms : 1, NULL);
+        if (mc == CURLM_OK) {
+            mc = curl_multi_perform(h->multi, &running);
+            *err = "curl_multi_perform";
+        } else {
+            *err = "curl_multi_poll";
+        }
+    } else {
+        *err = "curl_multi_perform";
+    }
+    if (mc == CURLM_OK)
+        collect_done(h);
+    *code = mc;
+    return mc == CURLM_OK ? 0 : -1;
+}
+
+#define WANTED_POLL_MS 10 /* how often a call's still_wanted is asked */
+
+int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
 {
     assert(h != NULL);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            assert(strcmp(calls[i].peer ? calls[i].peer : "default",
+                          calls[j].peer ? calls[j].peer : "default") != 0 &&
+                   "two parallel calls share a peer key");
+        }
     http_xfer stackx[8];
     http_xfer *xs = n <= 8 ? stackx : calloc(n, sizeof *xs);
     if (xs == NULL) {
@@ -390,129 +461,190 @@ static int run_calls(fcgi_http *h, fcgi_http_call *calls, size_t n, int after_ms
             set_err(&calls[i].resp, "out of memory");
             calls[i].rc = -1;
         }
-        return -1;
+        return 0;
     }
     memset(xs, 0, (n <= 8 ? 8 : n) * sizeof *xs);
-    for (size_t i = 0; i < n; i++) {
-        const char *ki = calls[i].peer != NULL ? calls[i].peer : "default";
-        for (size_t j = i + 1; j < n; j++) {
-            const char *kj = calls[j].peer != NULL ? calls[j].peer : "default";
-            assert(strcmp(ki, kj) != 0 && "two parallel calls share a peer key");
-            (void)kj;
-        }
-        (void)ki;
-    }
-
-    double t0 = fcgi_now_ms();
-    size_t started = 0;
-    int winner = -1;
-    for (; started < n && (after_ms <= 0 || started == 0); started++)
-        xfer_start(h, &xs[started], &calls[started]);
+    for (size_t i = 0; i < n; i++)
+        xfer_start(h, &xs[i], &calls[i]);
     for (;;) {
-        int running = 0;
-        CURLMcode mc = curl_multi_perform(h->multi, &running);
-        if (mc == CURLM_OK)
-            collect_done(h);
-        for (size_t i = 0; i < started && winner < 0 && after_ms > 0; i++)
-            if (xfer_good(&xs[i]))
-                winner = (int)i;
-        if (mc != CURLM_OK) {
-            for (size_t i = 0; i < started; i++)
-                if (!xs[i].done)
-                    snprintf(calls[i].resp.err, sizeof calls[i].resp.err,
-                             "curl_multi_perform: %s", curl_multi_strerror(mc));
-            break;
+        size_t pending = 0;
+        int watched = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!xs[i].done && calls[i].still_wanted != NULL) {
+                if (!calls[i].still_wanted(calls[i].wanted_arg))
+                    xfer_release(h, &xs[i], "abandoned: no longer wanted by the caller");
+                else
+                    watched = 1;
+            }
+            pending += !xs[i].done;
         }
-        if (winner >= 0)
+        if (pending == 0)
             break;
-        /* The next hedge is due when after_ms has passed since the last start,
-         * or at once when every started call has failed. */
-        int all_done = 1;
-        for (size_t i = 0; i < started; i++)
-            all_done &= xs[i].done;
-        double due = t0 + (double)after_ms * (double)started;
-        if (started < n && (all_done || fcgi_now_ms() >= due)) {
-            xfer_start(h, &xs[started], &calls[started]);
-            started++;
-            continue;
-        }
-        if (running == 0 && started == n)
-            break;
-        int wait = 1000;
-        if (started < n && due - fcgi_now_ms() < wait)
-            wait = (int)(due - fcgi_now_ms()) + 1;
-        mc = curl_multi_poll(h->multi, NULL, 0, wait > 0 ? wait : 1, NULL);
-        if (mc != CURLM_OK) {
-            for (size_t i = 0; i < started; i++)
+        const char *what;
+        CURLMcode mc;
+        if (multi_round(h, watched ? WANTED_POLL_MS : 1000, &what, &mc) != 0) {
+            for (size_t i = 0; i < n; i++)
                 if (!xs[i].done)
-                    snprintf(calls[i].resp.err, sizeof calls[i].resp.err, "curl_multi_poll: %s",
+                    snprintf(calls[i].resp.err, sizeof calls[i].resp.err, "%s: %s", what,
                              curl_multi_strerror(mc));
             break;
         }
     }
-    collect_done(h);
-
+    int ok = 0;
     for (size_t i = 0; i < n; i++) {
-        http_xfer *x = &xs[i];
-        if (!x->started) {
-            fcgi_http_resp_clear(&calls[i].resp);
-            set_err(&calls[i].resp, "not sent: another call answered first");
-            calls[i].rc = -1;
-            continue;
-        }
-        if (x->added) {
-            if (!x->done) {
-                if (calls[i].resp.err[0] == '\0')
-                    set_err(&calls[i].resp, winner >= 0 ? "abandoned: another call answered first"
-                                                        : "transfer did not complete");
-                free(calls[i].resp.body);
-                calls[i].resp.body = NULL;
-                calls[i].resp.len = 0;
-                calls[i].resp.ms = fcgi_now_ms() - x->t0;
-                calls[i].rc = -1;
-            }
-            CURLMcode mc = curl_multi_remove_handle(h->multi, x->peer->easy);
-            if (mc != CURLM_OK)
-                LOG_WARN("curl_multi_remove_handle: %s", curl_multi_strerror(mc));
-        }
-        if (x->peer != NULL) {
-            /* The list is freed below: the handle must not keep pointing at it. */
-            CURLcode ec = curl_easy_setopt(x->peer->easy, CURLOPT_HTTPHEADER,
-                                           (struct curl_slist *)NULL);
-            if (ec != CURLE_OK)
-                LOG_WARN("curl_easy_setopt(HTTPHEADER): %s", curl_easy_strerror(ec));
-        }
-        curl_slist_free_all(x->headers);
+        xfer_release(h, &xs[i], "transfer did not complete");
+        ok += calls[i].rc == 0;
     }
     if (xs != stackx)
         free(xs);
-    return winner;
-}
-
-int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n)
-{
-    run_calls(h, calls, n, 0);
-    int ok = 0;
-    for (size_t i = 0; i < n; i++)
-        ok += calls[i].rc == 0;
     return ok;
-}
-
-int fcgi_http_do_hedged(fcgi_http *h, fcgi_http_call *calls, size_t n, int after_ms)
-{
-    int w = run_calls(h, calls, n, after_ms > 0 ? after_ms : 1);
-    if (w >= 0)
-        return w;
-    /* No good answer: the latest call that got any (a 5xx says more than a
-     * transport error), else the first. */
-    for (size_t i = n; i-- > 0;)
-        if (calls[i].rc == 0)
-            return (int)i;
-    return 0;
 }
 
 int fcgi_http_do(fcgi_http *h, fcgi_http_call *call)
 {
     fcgi_http_do_all(h, call, 1);
+    return call->rc;
+}
+
+/* ---- the patient call ----
+ *
+ * One request as a series of attempts, each a transfer of its own (in
+ * slot s, peer key "<peer>#s", so that each has its own handle and
+ * connection). The schedule:
+ *   - the first attempt starts at once (to first_url when given);
+ *   - a new one starts hedge_ms after the latest start while nothing has
+ *     answered (its predecessors keep running: a stopped process or a
+ *     request waiting on one holds its transfer until it times out, and the
+ *     answer of whichever finishes first is taken);
+ *   - after a failed attempt (transport error or 5xx) the next starts after
+ *     a back-off of 25 ms doubling to 400 ms, or sooner if a hedge is due;
+ *   - at most FCGI_HTTP_PATIENT_SLOTS run at once;
+ *   - it ends at the first good answer (below 500), abandoning the rest,
+ *     or at deadline_ms, or when the next attempt would start after it.
+ *
+ * Hedges are budgeted. A hedge is extra load, and under overload every
+ * answer is slow, so unbudgeted hedges would add load exactly when there
+ * is least room for it, and could keep the overload going after its cause
+ * has passed. Each patient call earns a tenth of a hedge (up to 50
+ * hedges saved) and each hedge spends one, so in the long run hedges add
+ * at most a tenth to the load. A fault needs more for a while: with one
+ * of three replicas stopped, a third of the reads land there (nginx gives
+ * up on it only after fastcgi_read_timeout, 3 s) and each needs a hedge,
+ * and the 50 saved cover those seconds. An attempt after a failure is not
+ * a hedge: the back-off already paces those. */
+
+#define PATIENT_BACKOFF_FIRST 25
+#define PATIENT_BACKOFF_MAX 400
+
+typedef struct patient_slot {
+    fcgi_http_call call;
+    http_xfer x;
+    char key[HTTP_PEER_KEY];
+    int busy; /* an attempt in flight */
+} patient_slot;
+
+/* Keeps the more telling of two failed attempts in *last (a response, a
+ * 5xx with its reason, says more than a transport error; then the later). */
+static void keep_failure(fcgi_http_call *last, fcgi_http_call *c)
+{
+    if (c->rc == 0 || last->rc != 0) {
+        fcgi_http_resp_clear(&last->resp);
+        last->resp = c->resp;
+        last->rc = c->rc;
+        memset(&c->resp, 0, sizeof c->resp);
+    } else {
+        fcgi_http_resp_clear(&c->resp);
+    }
+}
+
+int fcgi_http_do_patient(fcgi_http *h, fcgi_http_call *call, const fcgi_http_patience *p)
+{
+    assert(h != NULL && p != NULL);
+    patient_slot slots[FCGI_HTTP_PATIENT_SLOTS];
+    memset(slots, 0, sizeof slots);
+    int nslots = p->slots > 0 && p->slots < FCGI_HTTP_PATIENT_SLOTS ? p->slots
+                                                                  : FCGI_HTTP_PATIENT_SLOTS;
+    const char *peer = call->peer != NULL ? call->peer : "default";
+    for (int s = 0; s < nslots; s++)
+        snprintf(slots[s].key, sizeof slots[s].key, "%.*s#%d", HTTP_PEER_KEY - 8, peer, s);
+    fcgi_http_call last = {.rc = -1};
+    set_err(&last.resp, "no attempt made");
+    double t0 = fcgi_now_ms(), deadline = t0 + p->deadline_ms, next = t0;
+    int backoff = PATIENT_BACKOFF_FIRST, winner = -1, attempts = 0;
+    int retry = 1; /* the next attempt is the first or follows a failure: not a hedge */
+    h->hedge_credit += h->hedge_credit < HEDGE_SAVED;
+    for (;;) {
+        double now = fcgi_now_ms();
+        int busy = 0, free_slot = -1;
+        for (int s = 0; s < nslots; s++) {
+            patient_slot *sl = &slots[s];
+            if (sl->busy && sl->x.done) { /* finished: kept, or released for the next attempt */
+                if (xfer_good(&sl->x)) {
+                    winner = s;
+                    break;
+                }
+                xfer_release(h, &sl->x, "");
+                keep_failure(&last, &sl->call);
+                sl->busy = 0;
+                if (!retry || now + backoff < next)
+                    next = now + backoff;
+                retry = 1;
+                backoff = backoff * 2 > PATIENT_BACKOFF_MAX ? PATIENT_BACKOFF_MAX : backoff * 2;
+            }
+            busy += sl->busy;
+            if (!sl->busy && free_slot < 0)
+                free_slot = s;
+        }
+        if (winner >= 0 || now >= deadline || (busy == 0 && next >= deadline))
+            break;
+        if (free_slot >= 0 && now >= next && !retry && h->hedge_credit < HEDGE_COST) {
+            next = deadline; /* no hedge: wait for an answer, or a failure to retry */
+            continue;
+        }
+        if (free_slot >= 0 && now >= next) {
+            if (!retry)
+                h->hedge_credit -= HEDGE_COST;
+            retry = 0;
+            patient_slot *sl = &slots[free_slot];
+            sl->call = *call;
+            memset(&sl->call.resp, 0, sizeof sl->call.resp);
+            sl->call.peer = sl->key;
+            sl->call.url = attempts == 0 && p->first_url ? p->first_url : call->url;
+            memset(&sl->x, 0, sizeof sl->x);
+            sl->busy = 1;
+            attempts++;
+            xfer_start(h, &sl->x, &sl->call);
+            next = now + p->hedge_ms;
+            continue;
+        }
+        double until = free_slot >= 0 && next < deadline ? next : deadline;
+        int wait = until - now > 1000 ? 1000 : (int)(until - now) + 1;
+        const char *what;
+        CURLMcode mc;
+        if (multi_round(h, wait, &what, &mc) != 0) {
+            LOG_WARN("%s: %s", what, curl_multi_strerror(mc));
+            break;
+        }
+    }
+    for (int s = 0; s < nslots; s++) {
+        patient_slot *sl = &slots[s];
+        if (!sl->busy || s == winner)
+            continue;
+        xfer_release(h, &sl->x, winner >= 0 ? "abandoned: another attempt answered first"
+                                            : "no answer before the deadline");
+        keep_failure(&last, &sl->call);
+    }
+    fcgi_http_resp_clear(&call->resp);
+    if (winner >= 0) {
+        xfer_release(h, &slots[winner].x, "");
+        call->resp = slots[winner].call.resp;
+        call->rc = 0;
+        fcgi_http_resp_clear(&last.resp);
+    } else {
+        call->resp = last.resp;
+        call->rc = last.rc;
+    }
+    call->resp.ms = fcgi_now_ms() - t0;
+    call->attempts = attempts;
     return call->rc;
 }

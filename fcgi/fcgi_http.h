@@ -31,6 +31,13 @@ typedef struct fcgi_http_call {
     int timeout_ms;      /* 0: the client's default */
     fcgi_http_resp resp; /* filled by the call */
     int rc;              /* 0 a response arrived, -1 transport error */
+    int attempts;        /* fcgi_http_do_patient: the attempts it made */
+    /* Optional (fcgi_http_do, fcgi_http_do_all): asked every 10 ms while the
+     * call runs; when it returns 0 the call is abandoned (rc -1, resp.err
+     * "abandoned: ..."), e.g. a forward to a primary that has since gone
+     * silent. */
+    int (*still_wanted)(void *arg);
+    void *wanted_arg;
 } fcgi_http_call;
 
 /* Creates a client whose calls time out after timeout_ms by default.
@@ -57,15 +64,30 @@ int fcgi_http_do(fcgi_http *h, fcgi_http_call *call);
  * peer key (each key owns one handle). Returns the number that got a response. */
 int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n);
 
-/* A hedged request: the same request as n calls (each with its own peer
- * key, as for fcgi_http_do_all). Call 0 starts now; call k starts when
- * k * after_ms have passed without a good answer (a response below 500),
- * or at once when every call started so far has failed. Returns as soon as
- * one call got a good answer, abandoning the others (their rc is -1), with
- * that call's index; without one, the index of the call whose answer says
- * most (the latest with a response, else 0). For reads only: an abandoned
- * call may still have been served. */
-int fcgi_http_do_hedged(fcgi_http *h, fcgi_http_call *calls, size_t n, int after_ms);
+/* A patient call: one request as a series of attempts that waits out a
+ * failover instead of failing (the schedule is described in fcgi_http.c).
+ * Attempts overlap: a new one starts hedge_ms after the latest while none
+ * has answered, so an attempt held by a stopped process does not hold the
+ * request; after a failed one (a transport error or a 5xx) the next starts
+ * after a back-off of 25 ms doubling to 400 ms. For reads, and for writes
+ * that carry an Idempotency-Key (the peer answers a repeat as the first
+ * time, whichever attempt lands where): an abandoned attempt may still have
+ * been served. */
+#define FCGI_HTTP_PATIENT_SLOTS 8
+typedef struct fcgi_http_patience {
+    const char *first_url; /* the first attempt's URL (e.g. a known primary), or NULL */
+    int hedge_ms;          /* a new attempt after this long without an answer */
+    int deadline_ms;       /* no attempt starts after this, and none is waited for */
+    int slots;             /* attempts in flight at once, 1..FCGI_HTTP_PATIENT_SLOTS
+                            * (0: all) */
+} fcgi_http_patience;
+
+/* Performs `call` (its url: every attempt but a first_url one) patiently.
+ * call->resp is the first good answer (status below 500), else the most
+ * telling failure (a 5xx over a transport error, then the latest), with
+ * resp.ms the whole time and call->attempts the attempts made. Each attempt
+ * uses its own peer key ("<peer>#<slot>"). Returns call->rc. */
+int fcgi_http_do_patient(fcgi_http *h, fcgi_http_call *call, const fcgi_http_patience *p);
 
 /* Frees the body of a response and zeroes it. Safe on a zeroed resp. */
 void fcgi_http_resp_clear(fcgi_http_resp *r);

@@ -27,6 +27,7 @@
 
 static int g_port;
 static int g_connections; /* accepted so far; guarded by g_mu */
+static int g_countdown;   /* /countdown answers 503 while it is above 0; guarded by g_mu */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void sleep_ms(int ms)
@@ -101,8 +102,18 @@ static void *serve_conn(void *arg)
         int status = 200;
         if (strcmp(target, "/slow") == 0)
             sleep_ms(400);
+        if (strcmp(target, "/slow20") == 0)
+            sleep_ms(20);
         if (strcmp(target, "/missing") == 0)
             status = 404;
+        if (strcmp(target, "/unavailable") == 0)
+            status = 503;
+        if (strcmp(target, "/countdown") == 0) { /* 503 while the countdown lasts */
+            pthread_mutex_lock(&g_mu);
+            status = g_countdown > 0 ? 503 : 200;
+            g_countdown -= g_countdown > 0;
+            pthread_mutex_unlock(&g_mu);
+        }
         char body[1024];
         int bn = snprintf(body, sizeof body, "%s|%s|expect=%d|%.*s", method, ct,
                           has_head(head, "Expect"), (int)(blen < 200 ? blen : 200), buf + headlen);
@@ -367,60 +378,132 @@ static void test_do_all_parallel(void **state)
     fcgi_http_free(h);
 }
 
-static void test_hedged(void **state)
+/* still_wanted of the test below: until the time in *arg (fcgi_now_ms). */
+static int wanted_until(void *arg)
+{
+    return fcgi_now_ms() < *(double *)arg;
+}
+
+static void test_call_abandoned_when_no_longer_wanted(void **state)
 {
     (void)state;
-    char slow[64], echo[64], dead[64];
+    char slow[64];
+    url(slow, sizeof slow, "/slow");
+    fcgi_http *h = fcgi_http_new(2000);
+    assert_non_null(h);
+    /* Wanted for 100 ms of the 400 ms answer, then wanted throughout. */
+    const int wanted_ms[] = {100, 5000};
+    for (int k = 0; k < 2; k++) {
+        double t0 = fcgi_now_ms(), until = t0 + wanted_ms[k];
+        fcgi_http_call c = {.peer = "w", .method = "GET", .url = slow,
+                            .still_wanted = wanted_until, .wanted_arg = &until};
+        int rc = fcgi_http_do(h, &c);
+        double took = fcgi_now_ms() - t0;
+        if (k == 0) {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(c.resp.err, "abandoned"));
+            assert_true(took >= 95 && took < 300);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(c.resp.status, 200);
+            assert_true(took >= 390);
+        }
+        fcgi_http_resp_clear(&c.resp);
+    }
+    fcgi_http_free(h);
+}
+
+/* One patient call (fcgi_http_do_patient) of url, with first as first_url. */
+static int patient(fcgi_http *h, const char *first, const char *u, int hedge, int deadline,
+                   int slots, fcgi_http_call *c, double *took)
+{
+    *c = (fcgi_http_call){.peer = "p", .method = "GET", .url = u};
+    fcgi_http_patience p = {.first_url = first, .hedge_ms = hedge, .deadline_ms = deadline,
+                            .slots = slots};
+    double t0 = fcgi_now_ms();
+    int rc = fcgi_http_do_patient(h, c, &p);
+    *took = fcgi_now_ms() - t0;
+    return rc;
+}
+
+static void test_patient(void **state)
+{
+    (void)state;
+    char slow[64], echo[64], dead[64], missing[64], unavailable[64], countdown[64];
     url(slow, sizeof slow, "/slow");
     url(echo, sizeof echo, "/echo");
+    url(missing, sizeof missing, "/missing");
+    url(unavailable, sizeof unavailable, "/unavailable");
+    url(countdown, sizeof countdown, "/countdown");
     dead_url(dead, sizeof dead);
     fcgi_http *h = fcgi_http_new(2000);
     assert_non_null(h);
 
-    /* (first, second, after_ms, winner, at least / under ms, what the loser says):
-     * a slow first (400 ms) loses to the hedge sent after 50 ms; a first that
-     * answers in time means the hedge is never sent; a first refused at once
-     * sends the hedge at once. */
+    /* (first, url, hedge, deadline, slots, countdown; rc, status, attempts,
+     * at least / under ms). In turn: a slow first (400 ms) loses to the
+     * hedge sent after 50 ms; a first that answers in time means no hedge;
+     * a first refused at once is repeated after the 25 ms back-off; a 404
+     * is a good answer; three 503s are repeated after 25, 50 and 100 ms; a
+     * 503 to the end stops when the next attempt would start after the
+     * deadline (attempts at 0, 25, 75 and 175 ms of 300), the 503 kept;
+     * no answer at all gives the transport error; with one slot a slow
+     * attempt is not hedged, with two it is (and both answer at 400 ms). */
     const struct {
-        const char *u0, *u1;
-        int after, winner, min_ms, max_ms;
-        const char *loser;
-    } cases[] = {{slow, echo, 50, 1, 45, 350, "abandoned"},
-                 {echo, slow, 200, 0, 0, 150, "not sent"},
-                 {dead, echo, 1000, 1, 0, 500, ""}};
+        const char *first, *u;
+        int hedge, deadline, slots, countdown, rc, status, attempts, min_ms, max_ms;
+    } cases[] = {
+        {slow, echo, 50, 2000, 0, 0, 0, 200, 2, 45, 350},
+        {echo, slow, 200, 2000, 0, 0, 0, 200, 1, 0, 150},
+        {dead, echo, 1000, 2000, 0, 0, 0, 200, 2, 20, 300},
+        {missing, echo, 1000, 2000, 0, 0, 0, 404, 1, 0, 150},
+        {NULL, countdown, 1000, 2000, 0, 3, 0, 200, 4, 170, 600},
+        {NULL, unavailable, 1000, 300, 0, 0, 0, 503, 4, 170, 420},
+        {NULL, dead, 1000, 300, 0, 0, -1, 0, 4, 170, 420},
+        {NULL, slow, 10, 2000, 1, 0, 0, 200, 1, 390, 700},
+        {NULL, slow, 10, 2000, 2, 0, 0, 200, 2, 390, 700},
+    };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        fcgi_http_call a[2] = {{.peer = "a", .method = "GET", .url = cases[k].u0},
-                               {.peer = "b", .method = "GET", .url = cases[k].u1}};
-        double t0 = fcgi_now_ms();
-        assert_int_equal(fcgi_http_do_hedged(h, a, 2, cases[k].after), cases[k].winner);
-        double took = fcgi_now_ms() - t0;
+        pthread_mutex_lock(&g_mu);
+        g_countdown = cases[k].countdown;
+        pthread_mutex_unlock(&g_mu);
+        fcgi_http_call c;
+        double took;
+        int rc = patient(h, cases[k].first, cases[k].u, cases[k].hedge, cases[k].deadline,
+                         cases[k].slots, &c, &took);
+        print_message("patient case %zu: rc %d, status %ld, %d attempts, %.0f ms\n", k, rc,
+                      c.resp.status, c.attempts, took);
+        assert_int_equal(rc, cases[k].rc);
+        assert_int_equal(c.resp.status, cases[k].status);
+        assert_int_equal(c.attempts, cases[k].attempts);
         assert_true(took >= cases[k].min_ms && took < cases[k].max_ms);
-        int w = cases[k].winner;
-        assert_int_equal(a[w].rc, 0);
-        assert_int_equal(a[w].resp.status, 200);
-        assert_int_equal(a[1 - w].rc, -1);
-        assert_non_null(strstr(a[1 - w].resp.err, cases[k].loser));
-        for (int i = 0; i < 2; i++)
-            fcgi_http_resp_clear(&a[i].resp);
+        if (rc == 0)
+            assert_non_null(c.resp.body);
+        else
+            assert_true(c.resp.err[0] != '\0');
+        fcgi_http_resp_clear(&c.resp);
     }
 
-    /* A 404 is a good answer; when neither call gets any, the first is chosen. */
-    char missing[64];
-    url(missing, sizeof missing, "/missing");
-    const char *first[2] = {missing, dead};
-    for (int k = 0; k < 2; k++) {
-        fcgi_http_call d[2] = {{.peer = "a", .method = "GET", .url = first[k]},
-                               {.peer = "b", .method = "GET", .url = dead}};
-        assert_int_equal(fcgi_http_do_hedged(h, d, 2, 10), 0);
-        assert_int_equal(d[0].rc, k == 0 ? 0 : -1);
-        assert_int_equal(d[0].resp.status, k == 0 ? 404 : 0);
-        assert_int_equal(d[1].rc, -1);
-        for (int i = 0; i < 2; i++)
-            fcgi_http_resp_clear(&d[i].resp);
+    /* Hedges are budgeted: a fresh client has 50 saved and each call earns
+     * a tenth of one (none while 50 are saved), so of 60 calls that each
+     * want a hedge 55 get one. */
+    fcgi_http_free(h);
+    h = fcgi_http_new(2000);
+    assert_non_null(h);
+    char slow20[64];
+    url(slow20, sizeof slow20, "/slow20");
+    int hedges = 0;
+    for (int k = 0; k < 60; k++) {
+        fcgi_http_call c;
+        double took;
+        assert_int_equal(patient(h, NULL, slow20, 5, 2000, 2, &c, &took), 0);
+        assert_int_equal(c.resp.status, 200);
+        hedges += c.attempts - 1;
+        fcgi_http_resp_clear(&c.resp);
     }
+    assert_int_equal(hedges, 55);
 
     /* Afterwards the handles serve plain calls again. */
-    fcgi_http_call f = {.peer = "a", .method = "GET", .url = echo};
+    fcgi_http_call f = {.peer = "p#0", .method = "GET", .url = echo};
     assert_int_equal(fcgi_http_do(h, &f), 0);
     assert_int_equal(f.resp.status, 200);
     fcgi_http_resp_clear(&f.resp);
@@ -459,7 +542,8 @@ int main(void)
         cmocka_unit_test(test_status_is_not_an_error),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_do_all_parallel),
-        cmocka_unit_test(test_hedged),
+        cmocka_unit_test(test_patient),
+        cmocka_unit_test(test_call_abandoned_when_no_longer_wanted),
         cmocka_unit_test(test_too_many_peers),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
