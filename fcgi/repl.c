@@ -357,11 +357,35 @@ void repl_hint_primary(repl_t *r, fcgi_request *req)
         fcgi_resp_header(req, "X-Bazar-Primary", "%" PRId64, primary);
 }
 
+/* A forward's still_wanted: while the replica it went to is still the
+ * primary this replica would forward to (not silent, not replaced). A
+ * forward to a primary that stopped would otherwise hold this process for
+ * as long as the stop lasts, and with it every later request queued here. */
+typedef struct forward_watch {
+    repl_t *r;
+    int primary;
+} forward_watch;
+
+static int forward_still_wanted(void *arg)
+{
+    forward_watch *fw = arg;
+    rc_node *nd = repl_node_lock(fw->r);
+    int to = rc_forward_to(nd, repl_wall_ms());
+    repl_node_unlock(fw->r);
+    return to == fw->primary;
+}
+
 int repl_forward(repl_t *r, fcgi_request *req)
 {
     rc_node *nd = repl_node_lock(r);
-    int primary = rc_forward_to(nd);
+    int64_t now = repl_wall_ms(), silent_ms = now - nd->leader_ms;
+    int primary = rc_forward_to(nd, now), known = (int)nd->hard.leader;
     repl_node_unlock(r);
+    if (primary == RC_FORWARD_SILENT)
+        return fcgi_resp_error(req, 503,
+                               "%s replica %d is not the primary, and its primary %d has been "
+                               "silent for %" PRId64 " ms",
+                               r->m.service, r->self, known, silent_ms);
     if (fcgi_req_header(req, "X-Bazar-Forwarded") || primary < 1)
         return fcgi_resp_error(req, 503, "%s replica %d is not the primary%s", r->m.service,
                                r->self, primary < 0 ? " (electing one)" : "");
@@ -393,8 +417,10 @@ int repl_forward(repl_t *r, fcgi_request *req)
         hdrs[h++] = key_hdr;
     }
     hdrs[h] = NULL;
+    forward_watch fw = {.r = r, .primary = primary};
     fcgi_http_call call = {.peer = "primary", .method = req->method, .url = url,
-                           .headers = hdrs, .body = body, .len = len};
+                           .headers = hdrs, .body = body, .len = len,
+                           .still_wanted = forward_still_wanted, .wanted_arg = &fw};
     if (fcgi_http_do(r->http, &call) != 0 || call.resp.status >= 502) {
         LOG_WARN("forward to %s primary %d failed: %s", r->m.service, primary,
                  call.rc ? call.resp.err : "bad gateway");

@@ -363,8 +363,18 @@ int rc_may_read(const rc_node *nd, int64_t version, int64_t now);
 
 /* ---- forwarding ---- */
 
-/* Where a write that reaches this replica goes: 0 to decide here (it is the
- * leader), the leader's id, or -1 when no leader is known (answer 503). */
-int rc_forward_to(const rc_node *nd);
+/* Where a write that reaches this replica at local time `now` goes: 0 to
+ * decide here (it is the leader), the leader's id, RC_FORWARD_NONE when no
+ * leader is known, or RC_FORWARD_SILENT when the leader has sent nothing
+ * for RC_FORWARD_SILENCE (two heartbeats): it is most likely stopped, cut
+ * off or dead, and a write forwarded there would wait for as long as that
+ * lasts. Both answer 503 at once, and the caller tries again (with its
+ * idempotency key) after a short back-off, by when there may be a new
+ * leader or word from the old one. Routing only: no answer of this
+ * function can make a write unsafe. */
+#define RC_FORWARD_NONE (-1)
+#define RC_FORWARD_SILENT (-2)
+#define RC_FORWARD_SILENCE(cfg) (2 * (int64_t)(cfg)->heartbeat_ms)
+int rc_forward_to(const rc_node *nd, int64_t now);
 
 #endif

@@ -110,11 +110,13 @@ void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader, int64_t now)
     nd->votes = 0;
 }
 
-int rc_forward_to(const rc_node *nd)
+int rc_forward_to(const rc_node *nd, int64_t now)
 {
     if (nd->role == RC_LEADER)
         return 0;
-    if (nd->hard.leader > 0 && nd->hard.leader != nd->self)
-        return (int)nd->hard.leader;
-    return -1;
+    if (nd->hard.leader < 1 || nd->hard.leader == nd->self)
+        return RC_FORWARD_NONE;
+    if (nd->leader_ms > 0 && now - nd->leader_ms > RC_FORWARD_SILENCE(&nd->cfg))
+        return RC_FORWARD_SILENT;
+    return (int)nd->hard.leader;
 }

@@ -734,7 +734,7 @@ static void client(world *w)
         replica_read(w, i, book, &b);
         return;
     }
-    int li = rc_forward_to(&x->rc);
+    int li = rc_forward_to(&x->rc, local_ms(w, x));
     li = li == 0 ? i : li;
     if (li < 0 || !reachable(w, i, li) || w->nd[li].rc.role != RC_LEADER || w->nd[li].pool_hung)
         return; /* 503: nothing written */
