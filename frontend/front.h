@@ -18,12 +18,6 @@ typedef struct front {
 
 extern front front_ctx;
 
-/* Calls the internal listener: `method` on internal_url + path, with the
- * request's X-Request-Id and the extra header (may be NULL). Returns 0 when
- * a response arrived, -1 otherwise; resp must be cleared by the caller. */
-int front_call(fcgi_request *req, const char *peer, const char *method, const char *path,
-               const char *body, size_t len, const char *extra_header, fcgi_http_resp *resp);
-
 /* Relays a downstream answer to the client: its status and JSON body, or
  * 503 naming `tier` when there was none or it was a gateway error. */
 int front_relay(fcgi_request *req, int rc, fcgi_http_resp *resp, const char *tier);

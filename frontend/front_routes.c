@@ -14,9 +14,9 @@
 #include "front.h"
 
 #define TEXT_MAX 200
-/* The whole budget of one downstream call. nginx bounds each attempt (3 s)
- * and moves reads on to another replica; this only stops a call that nginx
- * keeps retrying from running forever. */
+/* The limit of one attempt of a downstream call. nginx bounds each try at a
+ * replica (3 s) and the patient call's deadline the whole call; this only
+ * stops an attempt that nginx keeps retrying from running forever. */
 #define CALL_TIMEOUT_MS 8000
 
 front front_ctx;
@@ -34,49 +34,6 @@ static int call_target(fcgi_request *req, const char *path, char *url, size_t ur
     }
     snprintf(rid, ridcap, "X-Request-Id: %s", req->request_id);
     return 0;
-}
-
-int front_call(fcgi_request *req, const char *peer, const char *method, const char *path,
-               const char *body, size_t len, const char *extra_header, fcgi_http_resp *resp)
-{
-    char url[FCGI_CONFIG_STR + 2048], rid[96];
-    if (call_target(req, path, url, sizeof url, rid, sizeof rid, resp) != 0)
-        return -1;
-    const char *hdrs[] = {"Content-Type: application/json", rid, extra_header, NULL};
-    fcgi_http_call call = {.peer = peer, .method = method, .url = url, .headers = hdrs,
-                           .body = body, .len = len, .timeout_ms = CALL_TIMEOUT_MS};
-    int rc = fcgi_http_do(front_ctx.http, &call);
-    *resp = call.resp;
-    return rc;
-}
-
-/* A read is hedged: a lookup answers in a few milliseconds, so one still
- * unanswered after HEDGE_MS is most likely at a replica that is stopped or
- * cut off, where nginx would wait fastcgi_read_timeout (3 s) before trying
- * another. So the same read also goes out again then (nginx's round robin
- * sends it to the next replica) and the first good answer is used. Only
- * reads: any replica's answer is as fresh as any other's (each serves under
- * its lease), and an abandoned one changed nothing. */
-#define HEDGE_MS 100
-
-static int front_read(fcgi_request *req, const char *peer, const char *path,
-                      fcgi_http_resp *resp)
-{
-    char url[FCGI_CONFIG_STR + 2048], rid[96], hedge_peer[64];
-    if (call_target(req, path, url, sizeof url, rid, sizeof rid, resp) != 0)
-        return -1;
-    snprintf(hedge_peer, sizeof hedge_peer, "%s.hedge", peer);
-    const char *hdrs[] = {rid, NULL};
-    fcgi_http_call calls[2] = {
-        {.peer = peer, .method = "GET", .url = url, .headers = hdrs, .timeout_ms = CALL_TIMEOUT_MS},
-        {.peer = hedge_peer, .method = "GET", .url = url, .headers = hdrs,
-         .timeout_ms = CALL_TIMEOUT_MS}};
-    int w = fcgi_http_do_hedged(front_ctx.http, calls, 2, HEDGE_MS);
-    if (w == 1 && calls[1].rc == 0)
-        LOG_INFO("GET %s: no answer within %d ms; the hedged copy answered", path, HEDGE_MS);
-    *resp = calls[w].resp;
-    fcgi_http_resp_clear(&calls[1 - w].resp);
-    return calls[w].rc;
 }
 
 int front_relay(fcgi_request *req, int rc, fcgi_http_resp *resp, const char *tier)
@@ -105,43 +62,56 @@ static long long capture_id(fcgi_request *req, const char *what)
     return id;
 }
 
-/* A call that meets a failover waits instead of failing: while an attempt
- * gets no answer or a 5xx (a dead replica, no primary yet, a backup without
- * a read lease, a write not yet known to be on a majority) it is sent
- * again, after a back-off of 25 ms doubling to 400 ms, until deadline_ms
- * after the first attempt; then the caller answers 503 and Retry-After
- * says when to try again. A read is safe to repeat as it is; a write
- * carries its Idempotency-Key in `hdr`, so a repeat returns the first
- * result instead of applying twice, at whichever replica it lands. The
- * first attempt goes to `first` (a replica named as the primary, or NULL:
- * `path` too), repeats to `path`, the balanced upstream; each attempt of
- * a read is hedged (front_read). *ms accumulates. */
+/* A call that meets a failover waits instead of failing: it is a patient
+ * call (fcgi_http_do_patient), attempts that overlap, until deadline_ms;
+ * then the caller answers 503 and Retry-After says when to try again.
+ *   - An attempt that gets no answer or a 5xx (a dead replica, no primary
+ *     yet, a backup without a read lease, a write not yet known to be on a
+ *     majority) is sent again after a back-off of 25 ms doubling to 400 ms.
+ *   - One still unanswered after a hedge delay is most likely at a replica
+ *     that is stopped or cut off, where nginx would wait
+ *     fastcgi_read_timeout (3 s) before giving up: the same request also
+ *     goes out again then (nginx's round robin sends it on to the next
+ *     replica), and the first good answer is taken. A read answers in a
+ *     few milliseconds, so its hedge comes after READ_HEDGE_MS; a write may
+ *     wait for its replication, so after WRITE_HEDGE_MS.
+ * A read is safe to repeat as it is (any replica's answer is as fresh as
+ * any other's: each serves under its lease); a write carries its
+ * Idempotency-Key in `hdr`, so a repeat returns the first result instead of
+ * applying twice, at whichever replica it lands, and an attempt still
+ * running elsewhere is harmless. The first attempt goes to `first` (a
+ * replica named as the primary, or NULL: `path` too), the others to `path`,
+ * the balanced upstream. *ms is the whole time. */
+#define READ_HEDGE_MS 100
+#define WRITE_HEDGE_MS 250
+
 static int patient_call(fcgi_request *req, const char *peer, const char *method,
                         const char *first, const char *path, const char *body, size_t len,
                         const char *hdr, int deadline_ms, double *ms, fcgi_http_resp *r)
 {
-    int rc = -1, backoff = 25;
-    double deadline = fcgi_now_ms() + deadline_ms;
+    char url[FCGI_CONFIG_STR + 2048], first_url[FCGI_CONFIG_STR + 128], rid[96];
     *ms = 0;
-    for (int attempt = 0;; attempt++) {
-        rc = strcmp(method, "GET") == 0 && !hdr
-                 ? front_read(req, peer, path, r)
-                 : front_call(req, peer, method, attempt == 0 && first ? first : path, body, len,
-                              hdr, r);
-        *ms += r->ms;
-        if (rc == 0 && r->status < 500)
-            break;
-        if (fcgi_now_ms() + backoff >= deadline) {
-            LOG_WARN("%s %s failed (%s, %ld) after %d attempts; giving up", method, path,
-                     rc ? r->err : "server error", r->status, attempt + 1);
-            fcgi_resp_header(req, "Retry-After", "1");
-            break;
-        }
-        LOG_WARN("%s %s failed (%s, %ld); trying again", method, path,
-                 rc ? r->err : "server error", r->status);
-        fcgi_http_resp_clear(r);
-        nanosleep(&(struct timespec){0, backoff * 1000000L}, NULL);
-        backoff = backoff * 2 > 400 ? 400 : backoff * 2;
+    if (call_target(req, path, url, sizeof url, rid, sizeof rid, r) != 0)
+        return -1;
+    if (first)
+        snprintf(first_url, sizeof first_url, "%s%s", front_ctx.cfg->internal_url, first);
+    int is_read = strcmp(method, "GET") == 0 && !hdr;
+    const char *hdrs[] = {"Content-Type: application/json", rid, hdr, NULL};
+    fcgi_http_call call = {.peer = peer, .method = method, .url = url, .headers = hdrs,
+                           .body = body, .len = len, .timeout_ms = CALL_TIMEOUT_MS};
+    fcgi_http_patience pat = {.first_url = first ? first_url : NULL,
+                              .hedge_ms = is_read ? READ_HEDGE_MS : WRITE_HEDGE_MS,
+                              .deadline_ms = deadline_ms};
+    int rc = fcgi_http_do_patient(front_ctx.http, &call, &pat);
+    *r = call.resp;
+    *ms = r->ms;
+    if (rc != 0 || r->status >= 500) {
+        LOG_WARN("%s %s failed (%s, %ld) after %d attempts in %.0f ms; giving up", method, path,
+                 rc ? r->err : "server error", r->status, call.attempts, r->ms);
+        fcgi_resp_header(req, "Retry-After", "1");
+    } else if (call.attempts > 1) {
+        LOG_INFO("%s %s answered after %d attempts in %.0f ms", method, path, call.attempts,
+                 r->ms);
     }
     return rc;
 }
