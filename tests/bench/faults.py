@@ -16,14 +16,17 @@ time. It prints:
     killed replica is never restarted by the fault loop, only by them.
 
 The deployments and the faults are the Jepsen-style suite's (tests/jepsen/
-sut.py, nemesis.py). Figures in var/bench/faults/report.txt.
+sut.py, nemesis.py). Figures in var/bench/faults/report.txt, every request in requests.csv, the
+hosts' logs in logs/.
 
   faults.py [--seconds 120] [--rate 200] [--topology hosts|single] [--seed N]
             [--timing HB/LEASE/ELECTION]"""
 
 import argparse
+import glob
 import os
 import random
+import shutil
 import sys
 import threading
 import time
@@ -38,7 +41,10 @@ import sut as sutmod  # noqa: E402
 
 BOOK = 6          # the purchases' book, restocked so it never runs out
 LOOKUP_SHARE = 0.7
-WORKERS = 96      # enough that a request never waits for a thread at 200/s with 0.4 s answers
+# Threads per kind of request: enough that none waits for a thread even when
+# every answer takes the front end's whole deadline (5 s) at the rate's share,
+# and one kind waiting out a fault never delays the other's requests.
+DEADLINE_S = 6.0
 FAULT_EVERY = 8.0  # seconds from one fault's start to the next
 FAULT_FOR = (2.0, 4.0)
 
@@ -80,8 +86,11 @@ class Load:
     def __init__(self, s, rate, seconds):
         self.s, self.rate, self.seconds = s, rate, seconds
         self.results = []  # (due, done, kind, status)
+        self.t0 = time.monotonic()  # the first request's due time, once started
         self.lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=WORKERS)
+        threading.stack_size(256 * 1024)
+        self.pools = {k: ThreadPoolExecutor(max_workers=max(8, int(rate * share * DEADLINE_S)))
+                      for k, share in (("lookup", LOOKUP_SHARE), ("purchase", 1 - LOOKUP_SHARE))}
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _one(self, due, kind):
@@ -98,7 +107,7 @@ class Load:
             self.results.append((due, time.monotonic(), kind, st))
 
     def _run(self):
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         n = 0
         while True:
             due = t0 + n / self.rate
@@ -108,7 +117,7 @@ class Load:
             if delay > 0:
                 time.sleep(delay)
             kind = "lookup" if random.random() < LOOKUP_SHARE else "purchase"
-            self.pool.submit(self._one, due, kind)
+            self.pools[kind].submit(self._one, due, kind)
             n += 1
 
     def start(self):
@@ -116,7 +125,8 @@ class Load:
 
     def join(self):
         self.thread.join()
-        self.pool.shutdown(wait=True)
+        for pool in self.pools.values():
+            pool.shutdown(wait=True)
 
 
 def fault_loop(s, kinds, seconds, rng, windows, failovers, nemesis):
@@ -134,6 +144,8 @@ def fault_loop(s, kinds, seconds, rng, windows, failovers, nemesis):
             target = {"host": s.host_of(svc, victim), "replica": victim}
         heal = nemesis.apply(kind, target)
         t0 = time.monotonic()
+        print("bench-faults: %s %s %s-%d%s" % (time.strftime("%H:%M:%S", time.gmtime()), kind, svc,
+                                              victim, " (primary)" if victim == p else ""))
         if victim == p:
             while time.monotonic() - t0 < 15:
                 if new_primary(s, svc, p):
@@ -176,6 +188,13 @@ def report(load, windows, failovers, restarts, args, out):
                 kind, name, pct(lat, 50), pct(lat, 99), max(lat) if lat else float("nan"), len(lat)))
             if kind == "purchase" and sel:
                 p99_purchase_fault = pct(lat, 99)
+    lines.append("per fault (p99 / max s, requests due in its window):")
+    for a, b, label in windows:
+        cells = []
+        for kind in ("purchase", "lookup"):
+            lat = [done - due for due, done, k, st in res if k == kind and a <= due <= b]
+            cells.append("%s %.3f / %.3f" % (kind, pct(lat, 99), max(lat) if lat else float("nan")))
+        lines.append("  %6.1f s  %-30s %s" % (a - load.t0, label, ", ".join(cells)))
     fo = [x[2] for x in failovers]
     lines.append("failovers: %d, p50 %.2f s, p99 %.2f s, max %.2f s (%s)" % (
         len(fo), pct(fo, 50), pct(fo, 99), max(fo) if fo else float("nan"),
@@ -191,7 +210,20 @@ def report(load, windows, failovers, restarts, args, out):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "report.txt"), "w") as f:
         f.write(text)
+    with open(os.path.join(out, "requests.csv"), "w") as f:  # every request, for a closer look
+        f.write("due_s,latency_s,kind,status\n")
+        for due, done, kind, st in sorted(res):
+            f.write("%.3f,%.3f,%s,%s\n" % (due - load.t0, done - due, kind, st))
     print(text, end="")
+
+
+def keep_logs(s, dest):
+    """Every host's logs, for a closer look at a slow request (its X-Request-Id)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for k, var in enumerate(s.var_dirs()):
+        for path in glob.glob(os.path.join(var, "log", "*.log")):
+            os.makedirs(dest, exist_ok=True)
+            shutil.copy(path, os.path.join(dest, "h%d-%s" % (k + 1, os.path.basename(path))))
 
 
 def main():
@@ -234,6 +266,7 @@ def main():
         load.join()
         report(load, windows, failovers, (nemesis.restarts, s.service_starts() - starts), a,
                os.path.abspath(a.out))
+        keep_logs(s, os.path.join(os.path.abspath(a.out), "logs"))
     finally:
         s.close()
 
