@@ -536,6 +536,8 @@ int fcgi_http_do(fcgi_http *h, fcgi_http_call *call)
 #define PATIENT_BACKOFF_FIRST 25
 #define PATIENT_BACKOFF_MAX 400
 
+static_assert(FCGI_HTTP_PATIENT_SLOTS <= 10, "a slot's key ends in one digit");
+
 typedef struct patient_slot {
     fcgi_http_call call;
     http_xfer x;
@@ -566,7 +568,7 @@ int fcgi_http_do_patient(fcgi_http *h, fcgi_http_call *call, const fcgi_http_pat
                                                                   : FCGI_HTTP_PATIENT_SLOTS;
     const char *peer = call->peer != NULL ? call->peer : "default";
     for (int s = 0; s < nslots; s++)
-        snprintf(slots[s].key, sizeof slots[s].key, "%.*s#%d", HTTP_PEER_KEY - 8, peer, s);
+        snprintf(slots[s].key, sizeof slots[s].key, "%.*s#%c", HTTP_PEER_KEY - 8, peer, '0' + s);
     fcgi_http_call last = {.rc = -1};
     set_err(&last.resp, "no attempt made");
     double t0 = fcgi_now_ms(), deadline = t0 + p->deadline_ms, next = t0;
