@@ -495,7 +495,7 @@ if want catchup; then
         echo "catchup_requested=$CATCHUP_WRITES"
         echo "catchup_write_rate=$(sed -n 's/.*rate=\([0-9.]*\).*/\1/p' <<<"$wout")"
         echo "catchup_retention=$ret"
-        echo "catchup_heartbeat_ms=$(conf_int heartbeat_ms 150)"
+        echo "catchup_heartbeat_ms=$(conf_int heartbeat_ms 100)"
     } >>"$OUT/meta.env"
     cout="$(rstate catchup --service catalog --replica "$victim" --target "$target" --max-seconds 60 \
         --log "$OUT/logs/restart-c33cu.log" -- env "${CL_ENV[@]}" bash "$REPO/deploy/start.sh")" ||

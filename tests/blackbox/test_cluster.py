@@ -114,7 +114,7 @@ class Deployment:
 
 # Replication timing set in the cluster file reaches every host's bazar.conf (here the
 # defaults, written out, so that the tests' timing stays what they expect).
-TIMING = "heartbeat_ms = 150\nlease_ms = 1000\nelection_ms = 1500\n"
+TIMING = "heartbeat_ms = 100\nlease_ms = 500\nelection_ms = 700\n"
 
 
 @pytest.fixture(scope="module")
