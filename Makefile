@@ -78,7 +78,7 @@ $(B)/tests/%: tests/unit/%.c $(B)/libbazar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
 # The state machines' test links the catalog's and the order's state machines.
-MACHINE_OBJ := $(call obj,catalog/catalog_db.c order/order_db.c) $(call sqlobj,catalog) \
+MACHINE_OBJ := $(call obj,catalog/catalog_db.c catalog/catalog_pages.c order/order_db.c) $(call sqlobj,catalog) \
                $(call sqlobj,order)
 $(B)/tests/test_machines: tests/unit/test_machines.c $(MACHINE_OBJ) $(B)/libbazar.a
 	@mkdir -p $(dir $@)

@@ -27,13 +27,18 @@
 static sqlite3 *db;
 static _Thread_local sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
     *st_restock, *st_price, *st_add, *st_hash_books, *st_hash_purchases, *st_key_get, *st_key_put,
-    *st_hash_keys, *st_purchases_after;
+    *st_hash_keys, *st_purchases_after, *st_book_set;
 
-#define BOOK_COLS "id, title, topic, price_cents, quantity, version"
+#define BOOK_COLS CATALOG_BOOK_COLS
 
 void catalog_db_init(sqlite3 *handle)
 {
     db = handle;
+}
+
+sqlite3 *catalog_db_handle(void)
+{
+    return db;
 }
 
 static void read_book(sqlite3_stmt *st, catalog_book *b)
@@ -156,8 +161,7 @@ json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limi
     return fcgi_db_objects(st);
 }
 
-/* Appends the book of the statement's row to arr: 0, or -1. */
-static int append_book(json_object *arr, sqlite3_stmt *st)
+int catalog_db_append_book(json_object *arr, sqlite3_stmt *st)
 {
     catalog_book b;
     read_book(st, &b);
@@ -169,14 +173,12 @@ static int append_book(json_object *arr, sqlite3_stmt *st)
     return 0;
 }
 
-/* Steps a bound statement over BOOK_COLS rows to its end: the books as a
- * JSON array, or NULL on a database or allocation error. Resets it. */
-static json_object *books_array(sqlite3_stmt *st)
+json_object *catalog_db_books_array(sqlite3_stmt *st)
 {
     json_object *arr = json_object_new_array();
     int rc = arr ? SQLITE_ROW : SQLITE_NOMEM;
     while (rc == SQLITE_ROW && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (append_book(arr, st) != 0)
+        if (catalog_db_append_book(arr, st) != 0)
             rc = SQLITE_NOMEM;
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -189,253 +191,7 @@ static json_object *books_array(sqlite3_stmt *st)
 json_object *catalog_db_all_json(void)
 {
     sqlite3_stmt *st = fcgi_db_stmt(db, &st_all, "SELECT " BOOK_COLS " FROM books ORDER BY id");
-    return st ? books_array(st) : NULL;
-}
-
-/* ---- pages and topics (GET /browse, GET /topics) ---- */
-
-/* The ORDER BY of each fcgi_page_sorts entry: the field, then the id as a
- * tiebreak, so that pages never overlap; a '-' sort is the exact reverse.
- * schema.sql has an index for each (books_title, books_price, ...). */
-static_assert(FCGI_SORT_ID_DESC == (FCGI_SORT_ID ^ 1) &&
-                  FCGI_SORT_QUANTITY_DESC == (FCGI_SORT_QUANTITY ^ 1),
-              "each sort's reverse is its index ^ 1");
-static const char *const page_order[FCGI_SORT_COUNT] = {
-    "id", "id DESC", "title, id", "title DESC, id DESC", "price_cents, id",
-    "price_cents DESC, id DESC", "quantity, id", "quantity DESC, id DESC",
-};
-
-/* The number of UTF-8 characters in s. */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xc0) != 0x80;
-    return n;
-}
-
-/* q as a LIKE pattern matching it anywhere in the title: '%', '_' and the
- * escape character (a backslash) taken literally. out holds 2 * len + 3 bytes. */
-static void like_pattern(const char *q, char *out)
-{
-    *out++ = '%';
-    for (; *q; q++) {
-        if (*q == '%' || *q == '_' || *q == '\\')
-            *out++ = '\\';
-        *out++ = *q;
-    }
-    *out++ = '%';
-    *out = 0;
-}
-
-/* q as an FTS5 phrase: its trigrams in a row, so every title holding q in
- * any case (and a few more, as the index folds non-ASCII letters too). In
- * double quotes, each one inside doubled. out holds 2 * len + 3 bytes. */
-static void match_phrase(const char *q, char *out)
-{
-    *out++ = '"';
-    for (; *q; q++) {
-        if (*q == '"')
-            *out++ = '"';
-        *out++ = *q;
-    }
-    *out++ = '"';
-    *out = 0;
-}
-
-/* Binds to a named parameter when the statement has it: 0, or -1. */
-static int bind_text(sqlite3_stmt *st, const char *name, const char *text)
-{
-    int i = sqlite3_bind_parameter_index(st, name);
-    return i == 0 || sqlite3_bind_text(st, i, text, -1, SQLITE_TRANSIENT) == SQLITE_OK ? 0 : -1;
-}
-
-static int bind_int(sqlite3_stmt *st, const char *name, int64_t v)
-{
-    int i = sqlite3_bind_parameter_index(st, name);
-    return i == 0 || sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : -1;
-}
-
-/* One page query as SQL: its WHERE clause and the values to bind. */
-typedef struct page_plan {
-    const fcgi_page_query *pq;
-    char where[128];
-    char like[FCGI_PAGE_TEXT_MAX * 2 + 3], match[FCGI_PAGE_TEXT_MAX * 2 + 3];
-} page_plan;
-
-/* The plan that reads the books in the page's order: the filters as a
- * WHERE clause ("" without any); q matches as LIKE does (a substring, ASCII
- * letters in any case). */
-static void page_plan_make(page_plan *p, const fcgi_page_query *pq)
-{
-    p->pq = pq;
-    like_pattern(pq->q, p->like);
-    match_phrase(pq->q, p->match);
-    snprintf(p->where, sizeof p->where, "%s%s%s%s", pq->topic[0] || pq->q[0] ? " WHERE " : "",
-             pq->topic[0] ? "topic = :topic" : "", pq->topic[0] && pq->q[0] ? " AND " : "",
-             pq->q[0] ? "title LIKE :like ESCAPE '\\'" : "");
-}
-
-/* Prepares `sql` of the plan with every value it names bound (:limit and
- * :offset as given). NULL on error (logged); the caller finalizes it. */
-static sqlite3_stmt *plan_stmt(const page_plan *p, const char *sql, int64_t limit, int64_t offset)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-        bind_text(st, ":topic", p->pq->topic) != 0 || bind_text(st, ":like", p->like) != 0 ||
-        bind_text(st, ":match", p->match) != 0 || bind_int(st, ":limit", limit) != 0 ||
-        bind_int(st, ":offset", offset) != 0) {
-        LOG_ERROR("page query: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
-
-/* How many books the plan's filters select: 0 with *total, or -1. */
-static int plan_total(const page_plan *p, int64_t *total)
-{
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM books%s", p->where);
-    sqlite3_stmt *st = plan_stmt(p, sql, 0, 0);
-    if (!st)
-        return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
-
-/* Candidates (titles the trigram index may hold q in) up to which q is
- * looked up there; beyond, reading the titles in the page's order finds a
- * page sooner. */
-#define PAGE_INDEXED_MAX 5000
-
-/* q of 3 characters or more, looked up in the trigram index of the titles
- * (books_title_fts): its candidates, read in the page's order and checked
- * here against q as LIKE has it (the index also folds non-ASCII letters)
- * and the topic, are counted and the page kept. One query, a few rows when
- * q is rare. 1 when answered (*total, *books), 0 when q has more than
- * PAGE_INDEXED_MAX candidates, -1 on an error. */
-static int page_by_title_index(const page_plan *p, int64_t *total, json_object **books)
-{
-    const fcgi_page_query *pq = p->pq;
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT " BOOK_COLS ", title LIKE :like ESCAPE '\\' AND (:topic = '' OR topic = "
-             ":topic) FROM books WHERE id IN (SELECT rowid FROM books_title_fts WHERE "
-             "books_title_fts MATCH :match LIMIT :limit) ORDER BY %s",
-             page_order[pq->sort]);
-    sqlite3_stmt *st = plan_stmt(p, sql, PAGE_INDEXED_MAX + 1, 0);
-    json_object *arr = json_object_new_array();
-    int64_t first = (pq->page - 1) * pq->per_page, seen = 0, hits = 0;
-    int rc = st && arr ? SQLITE_OK : SQLITE_NOMEM;
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = SQLITE_OK;
-        seen++;
-        if (!sqlite3_column_int(st, 6)) /* not q as LIKE has it, or another topic */
-            continue;
-        if (hits >= first && hits < first + pq->per_page && append_book(arr, st) != 0)
-            rc = SQLITE_NOMEM;
-        hits++;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE || seen > PAGE_INDEXED_MAX) {
-        json_object_put(arr);
-        return rc == SQLITE_DONE ? 0 : -1;
-    }
-    *total = hits;
-    *books = arr;
-    return 1;
-}
-
-/* A new array of arr's elements in reverse order (arr is released), or NULL. */
-static json_object *reversed(json_object *arr)
-{
-    size_t n = arr ? json_object_array_length(arr) : 0;
-    json_object *out = arr ? json_object_new_array_ext((int)n) : NULL;
-    for (size_t i = n; out && i-- > 0;) {
-        json_object *o = json_object_get(json_object_array_get_idx(arr, i));
-        if (json_object_array_add(out, o) != 0) {
-            json_object_put(o);
-            json_object_put(out);
-            out = NULL;
-        }
-    }
-    json_object_put(arr);
-    return out;
-}
-
-/* The page's books; none (without a query) when it starts past the end.
- * An index walk skips the rows before the page, so a page in the second
- * half is read from the far end: in the reverse order (each sort's '-'
- * twin, the exact reverse since ids break ties), skipping the rows after
- * it, then turned around. total was counted in the same read transaction. */
-static json_object *page_books(const page_plan *p, int64_t total)
-{
-    const fcgi_page_query *pq = p->pq;
-    int64_t offset = (pq->page - 1) * pq->per_page, limit = pq->per_page;
-    if (offset >= total)
-        return json_object_new_array();
-    int from_end = offset > total / 2;
-    if (from_end) {
-        int64_t end = offset + limit < total ? offset + limit : total;
-        limit = end - offset;
-        offset = total - end;
-    }
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT " BOOK_COLS " FROM books%s ORDER BY %s LIMIT :limit OFFSET :offset",
-             p->where, page_order[from_end ? pq->sort ^ 1 : pq->sort]);
-    sqlite3_stmt *st = plan_stmt(p, sql, limit, offset);
-    json_object *books = st ? books_array(st) : NULL;
-    sqlite3_finalize(st);
-    return from_end ? reversed(books) : books;
-}
-
-/* The page and the total of the books the plan selects: 0, or -1. */
-static int page_read(const page_plan *p, int64_t *total, json_object **books)
-{
-    if (utf8_chars(p->pq->q) >= 3) {
-        int rc = page_by_title_index(p, total, books);
-        if (rc != 0)
-            return rc > 0 ? 0 : -1;
-    }
-    if (plan_total(p, total) != 0)
-        return -1;
-    *books = page_books(p, *total);
-    return *books ? 0 : -1;
-}
-
-json_object *catalog_db_page_json(const fcgi_page_query *pq)
-{
-    page_plan p;
-    int64_t total = 0;
-    json_object *books = NULL;
-    page_plan_make(&p, pq);
-    if (page_read(&p, &total, &books) != 0)
-        return NULL;
-    static const char *const names[] = {"books", "total", "page", "per_page"};
-    json_object *values[] = {books, json_object_new_int64(total), json_object_new_int64(pq->page),
-                             json_object_new_int64(pq->per_page)};
-    return fcgi_json_object_of(4, names, values);
-}
-
-json_object *catalog_db_topics_json(void)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT topic, COUNT(*) AS count FROM books GROUP BY topic "
-                           "ORDER BY topic",
-                           -1, &st, NULL) != SQLITE_OK) {
-        LOG_ERROR("topics query: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    json_object *topics = fcgi_db_objects(st);
-    sqlite3_finalize(st);
-    return topics;
+    return st ? catalog_db_books_array(st) : NULL;
 }
 
 /* Inserts one book; used by the seed and by the "add" entry. */
@@ -535,11 +291,26 @@ static int start_state(int *have_books, int *have_index, char *err, size_t errle
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* Indexes every title anew (books_title_fts, schema.sql). 0, or -1 with why. */
+/* Indexes every title anew (books_title_fts, schema.sql), and moves the
+ * book-set generation on. 0, or -1 with why. */
 static int rebuild_title_index(sqlite3 *handle, char *err, size_t errlen)
 {
-    return fcgi_db_exec(handle, "INSERT INTO books_title_fts (books_title_fts) VALUES ('rebuild')",
+    return fcgi_db_exec(handle,
+                        "INSERT INTO books_title_fts (books_title_fts) VALUES ('rebuild');"
+                        "UPDATE book_set SET generation = generation + 1",
                         err, errlen);
+}
+
+int catalog_db_book_set(int64_t *gen)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_book_set, "SELECT generation FROM book_set");
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *gen = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : -1;
 }
 
 /* How long a starting process waits for another one of its replica that
@@ -582,7 +353,8 @@ int catalog_db_seed(const char *path, char *err, size_t errlen)
     return rc;
 }
 
-/* Indexes the title of a book just added (books_title_fts). 0, or -1. */
+/* Indexes the title of a book just added (books_title_fts), and moves the
+ * book-set generation on. 0, or -1. */
 static int index_title(sqlite3 *handle, int64_t id, const char *title)
 {
     sqlite3_stmt *st = NULL;
@@ -592,7 +364,12 @@ static int index_title(sqlite3 *handle, int64_t id, const char *title)
         sqlite3_bind_text(st, 2, title, -1, SQLITE_STATIC) == SQLITE_OK)
         rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    char err[128];
+    return rc == SQLITE_DONE &&
+                   fcgi_db_exec(handle, "UPDATE book_set SET generation = generation + 1", err,
+                                sizeof err) == 0
+               ? 0
+               : -1;
 }
 
 int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char *err,

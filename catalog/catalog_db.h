@@ -7,8 +7,6 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
-struct fcgi_page_query; /* fcgi/fcgi_page.h */
-
 extern const char catalog_schema_sql[]; /* catalog/schema.sql, compiled in */
 
 #define CATALOG_TEXT_MAX 200  /* bytes of a title or a topic */
@@ -26,8 +24,25 @@ typedef struct catalog_purchase {
 } catalog_purchase;
 
 /* Binds the module to the replica's connection (prepared statements are
- * cached on it). */
+ * cached on it); catalog_db_handle returns it (catalog_pages.c reads
+ * through it). */
 void catalog_db_init(sqlite3 *db);
+sqlite3 *catalog_db_handle(void);
+
+/* The columns of a book row, in catalog_book's order. */
+#define CATALOG_BOOK_COLS "id, title, topic, price_cents, quantity, version"
+/* Appends the book of a CATALOG_BOOK_COLS row to arr: 0, or -1. */
+int catalog_db_append_book(json_object *arr, sqlite3_stmt *st);
+/* Steps a bound statement over CATALOG_BOOK_COLS rows to its end: the
+ * books as a JSON array, or NULL on a database or allocation error. Resets
+ * it. */
+json_object *catalog_db_books_array(sqlite3_stmt *st);
+
+/* The generation of the set of books and their titles: it changes in the
+ * same transaction as every change to them (an added book, a snapshot
+ * installed, the seed imported), and with nothing else. 0 with *gen, or
+ * -1. */
+int catalog_db_book_set(int64_t *gen);
 
 /* Loads the seed file (tab-separated id, title, topic, price, quantity;
  * '#' lines are comments) when the books table is empty, and indexes the
@@ -51,11 +66,6 @@ int64_t catalog_db_next_id(void);
 json_object *catalog_book_json(const catalog_book *b);
 json_object *catalog_db_search_json(const char *topic);
 json_object *catalog_db_all_json(void);
-/* One page of books: {"books": [book...], "total": N, "page": P,
- * "per_page": K}, N counting every book the filters select. */
-json_object *catalog_db_page_json(const struct fcgi_page_query *pq);
-/* [{"topic": "...", "count": n}] for every topic, sorted by topic (bytewise). */
-json_object *catalog_db_topics_json(void);
 /* Purchase records with after < pos <= upto in log order, at most limit:
  * [{"key","book_id","title","price_cents","pos"}]. */
 json_object *catalog_db_purchases_json(int64_t after, int64_t upto, int64_t limit);

@@ -1,5 +1,6 @@
 /* catalog_main.c - the catalog replica program: start-up and the request loop. */
 #include "catalog_db.h"
+#include "catalog_pages.h"
 #include "catalog_release.h"
 #include "catalog_routes.h"
 #include "fcgi_cache.h"
@@ -31,6 +32,7 @@ int main(int argc, char **argv)
     }
     catalog_routes_init(svc.repl);
     int rc = fcgi_service_run(&svc, catalog_routes, catalog_nroutes, NULL);
+    catalog_pages_free();
     fcgi_cache_free(cache);
     fcgi_service_close(&svc);
     return rc == 0 ? 0 : 1;

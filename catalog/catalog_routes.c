@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "catalog_db.h"
+#include "catalog_pages.h"
 #include "catalog_input.h"
 #include "fcgi_app.h"
 #include "fcgi_log.h"
@@ -62,13 +63,13 @@ static json_object *read_all(const void *unused)
 
 static json_object *read_page(const void *pq)
 {
-    return catalog_db_page_json(pq);
+    return catalog_pages_json(pq);
 }
 
 static json_object *read_topics(const void *unused)
 {
     (void)unused;
-    return catalog_db_topics_json();
+    return catalog_topics_json();
 }
 
 static int h_search(fcgi_request *req)

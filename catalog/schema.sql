@@ -28,6 +28,15 @@ CREATE INDEX IF NOT EXISTS books_topic_quantity ON books (topic, quantity, id);
 CREATE VIRTUAL TABLE IF NOT EXISTS books_title_fts
     USING fts5 (title, content = 'books', content_rowid = 'id', tokenize = 'trigram');
 
+-- The generation of the set of books and their titles (one row): moved on
+-- in the same transaction as every added book, installed snapshot and seed
+-- import (catalog_db.c, where the title index changes), and by nothing else.
+-- A catalog page keeps the id or title order it read with this generation
+-- (catalog_pages.c, "kept orders"). Local to the replica: not hashed, not in
+-- snapshots.
+CREATE TABLE IF NOT EXISTS book_set (generation INTEGER NOT NULL);
+INSERT INTO book_set (generation) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM book_set);
+
 -- One row per stock decrement, keyed by the purchase's idempotency key, so
 -- a retried decrement returns the first answer and takes nothing more. The
 -- order service's sweep reads them in log order (pos) to find a copy taken

@@ -158,8 +158,16 @@ def test_topics_count_every_book(cluster, shelf):
 
 def test_an_added_book_shows_at_once_at_every_replica(cluster):
     topic = "browse new " + _uniq("topic")
+    before = cluster.pub("GET", "/bazar/books?per_page=1").body["total"]
     for n in (1, 2):
         book = _add(cluster, "Added %d" % n, topic, 1.5, 2)
+        # the whole catalog by id, newest first: an order each process keeps
+        # (catalog_pages.c, "kept orders"), read anew once a book is added
+        for rep in range(1, cluster.catalog_replicas + 1):
+            for _ in range(4):  # several requests: the pool's workers each keep their own
+                r = cluster.internal("GET", "/replica/catalog/%d/browse?sort=-id&per_page=1" % rep)
+                assert r.status == 200 and r.body["total"] == before + n, describe(r)
+                assert r.body["books"][0] == book, describe(r)
         counts = {t["topic"]: t["count"] for t in cluster.pub("GET", "/bazar/topics").body}
         assert counts.get(topic) == n, "topics after %d adds: %r" % (n, counts.get(topic))
         # each replica's own pool, under its read lease: the acknowledged add is there
