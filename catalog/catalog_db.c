@@ -6,6 +6,8 @@
  *   {"op":"restock","id":2,"count":25}    quantity+count
  *   {"op":"price","id":1,"cents":3950}    sets the price
  *   {"op":"add","id":7,"title":..,"topic":..,"cents":..,"quantity":..}
+ *   {"op":"refuse","id":2,"key":"k","status":409,"reason":..}
+ *                                         records a purchase's refusal
  * Applying one touches nothing but these tables (and the index of the
  * titles, schema.sql) and the entry, so every replica that applies the same
  * log reaches the same state. */
@@ -27,9 +29,11 @@
 static sqlite3 *db;
 static _Thread_local sqlite3_stmt *st_book, *st_purchase, *st_next, *st_search, *st_all, *st_dec, *st_rec,
     *st_restock, *st_price, *st_add, *st_hash_books, *st_hash_purchases, *st_key_get, *st_key_put,
-    *st_hash_keys, *st_purchases_after, *st_book_set;
+    *st_hash_keys, *st_purchases_after, *st_book_set, *st_refusal_get, *st_refusal_put,
+    *st_hash_refusals;
 
 #define BOOK_COLS CATALOG_BOOK_COLS
+#define REFUSAL_COLS "key, book_id, status, reason, pos"
 
 void catalog_db_init(sqlite3 *handle)
 {
@@ -90,6 +94,41 @@ int catalog_db_write_key(const char *key, int64_t *book_id)
         *book_id = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int catalog_db_refusal(const char *key, catalog_refusal *out)
+{
+    sqlite3_stmt *st = fcgi_db_stmt(db, &st_refusal_get,
+                                    "SELECT book_id, status, reason FROM refusals WHERE key = ?");
+    if (!st || sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->book_id = sqlite3_column_int64(st, 0);
+        out->status = sqlite3_column_int(st, 1);
+        snprintf(out->reason, sizeof out->reason, "%s", (const char *)sqlite3_column_text(st, 2));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Applies {"op":"refuse"}: records the refusal, changes no book. */
+static int record_refusal(sqlite3 *handle, json_object *op, int64_t id, int64_t pos)
+{
+    const char *key = fcgi_json_str(op, "key"), *reason = fcgi_json_str(op, "reason");
+    int64_t status = fcgi_json_int(op, "status", -1);
+    if (!key || !reason || status < 400 || status > 499)
+        return -1;
+    sqlite3_stmt *st = fcgi_db_stmt(handle, &st_refusal_put,
+                                    "INSERT INTO refusals (" REFUSAL_COLS ") VALUES (?, ?, ?, ?, ?)");
+    if (!st || sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, id) != SQLITE_OK || sqlite3_bind_int64(st, 3, status) != SQLITE_OK ||
+        sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, pos) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Records the key of an admin write (when it has one). */
@@ -431,6 +470,11 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
             goto fail;
         return 0;
     }
+    if (strcmp(kind, "refuse") == 0) {
+        if (record_refusal(handle, op, id, pos) != 0)
+            goto fail;
+        return 0;
+    }
     snprintf(err, errlen, "unknown op '%s'", kind);
     return -1;
 fail:
@@ -480,6 +524,21 @@ int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return -1;
+    /* Refusals last: a state without any hashes as it did before they were
+     * recorded. */
+    st = fcgi_db_stmt(handle, &st_hash_refusals,
+                      "SELECT key, book_id, status, reason FROM refusals ORDER BY key");
+    if (!st)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fcgi_hash_text(&h, sqlite3_column_text(st, 0));
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 1));
+        fcgi_hash_i64(&h, sqlite3_column_int64(st, 2));
+        fcgi_hash_text(&h, sqlite3_column_text(st, 3));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -1;
     fcgi_hash_hex(&h, out, outlen);
     return 0;
 }
@@ -487,19 +546,20 @@ int catalog_hash(void *ctx, sqlite3 *handle, char *out, size_t outlen)
 json_object *catalog_dump(void *ctx, sqlite3 *handle)
 {
     (void)ctx;
-    static const char *const names[] = {"books", "purchases", "write_keys"};
+    static const char *const names[] = {"books", "purchases", "write_keys", "refusals"};
     json_object *values[] = {
         fcgi_db_dump_rows(handle, "SELECT " BOOK_COLS " FROM books ORDER BY id"),
         fcgi_db_dump_rows(handle,
                           "SELECT key, book_id, title, price_cents, pos FROM purchases ORDER BY key"),
-        fcgi_db_dump_rows(handle, "SELECT key, book_id, pos FROM write_keys ORDER BY key")};
-    return fcgi_json_object_of(3, names, values);
+        fcgi_db_dump_rows(handle, "SELECT key, book_id, pos FROM write_keys ORDER BY key"),
+        fcgi_db_dump_rows(handle, "SELECT " REFUSAL_COLS " FROM refusals ORDER BY key")};
+    return fcgi_json_object_of(4, names, values);
 }
 
 int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size_t errlen)
 {
     (void)ctx;
-    json_object *books, *purchases, *keys;
+    json_object *books, *purchases, *keys, *refusals = NULL;
     err[0] = 0;
     if (!json_object_object_get_ex(state, "books", &books) ||
         !json_object_object_get_ex(state, "purchases", &purchases) ||
@@ -507,7 +567,11 @@ int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size
         snprintf(err, errlen, "snapshot without books or purchases");
         return -1;
     }
-    if (fcgi_db_exec(handle, "DELETE FROM write_keys; DELETE FROM purchases; DELETE FROM books",
+    /* A snapshot made before refusals were recorded has none. */
+    json_object_object_get_ex(state, "refusals", &refusals);
+    if (fcgi_db_exec(handle,
+                     "DELETE FROM refusals; DELETE FROM write_keys; DELETE FROM purchases; "
+                     "DELETE FROM books",
                      err, errlen) != 0)
         return -1;
     return fcgi_db_load_rows(handle,
@@ -520,6 +584,10 @@ int catalog_load(void *ctx, sqlite3 *handle, json_object *state, char *err, size
                    fcgi_db_load_rows(handle,
                                      "INSERT INTO write_keys (key, book_id, pos) VALUES (?, ?, ?)",
                                      keys, 3, err, errlen) ||
+                   (refusals &&
+                    fcgi_db_load_rows(handle,
+                                      "INSERT INTO refusals (" REFUSAL_COLS ") VALUES (?, ?, ?, ?, ?)",
+                                      refusals, 5, err, errlen)) ||
                    rebuild_title_index(handle, err, errlen)
                ? -1
                : 0;

@@ -23,6 +23,14 @@ typedef struct catalog_purchase {
     char title[CATALOG_TEXT_MAX + 1];
 } catalog_purchase;
 
+/* A purchase's refusal, recorded so that a repeat of its key gets it again
+ * (schema.sql, table refusals). */
+typedef struct catalog_refusal {
+    int64_t book_id;
+    int status;
+    char reason[256];
+} catalog_refusal;
+
 /* Binds the module to the replica's connection (prepared statements are
  * cached on it); catalog_db_handle returns it (catalog_pages.c reads
  * through it). */
@@ -58,6 +66,10 @@ int catalog_db_purchase(const char *key, catalog_purchase *out);
 /* The book an admin write with this idempotency key changed: 1 found (with
  * *book_id set), 0 not found, -1 database error. */
 int catalog_db_write_key(const char *key, int64_t *book_id);
+
+/* The refusal recorded for a purchase's key: 1 found (with *out set), 0 not
+ * found, -1 database error. */
+int catalog_db_refusal(const char *key, catalog_refusal *out);
 
 /* The next free book id (max + 1), or -1 on error. */
 int64_t catalog_db_next_id(void);

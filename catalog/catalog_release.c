@@ -6,6 +6,7 @@
 #include "catalog_release.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "fcgi_json.h"
 #include "fcgi_log.h"
@@ -25,7 +26,8 @@ int catalog_release(void *ctx, json_object *const *ops, int n)
     int k = 0;
     for (int i = 0; i < n; i++) {
         int64_t id = fcgi_json_int(ops[i], "id", -1);
-        if (id < 0) /* a no-op: nothing cached changes */
+        const char *kind = fcgi_json_str(ops[i], "op");
+        if (id < 0 || (kind && strcmp(kind, "refuse") == 0)) /* nothing cached changes */
             continue;
         if (k == CATALOG_RELEASE_MAX) {
             if (fcgi_cache_invalidate(cache, list, k) != 0)

@@ -205,12 +205,35 @@ static int decide_decrement(void *arg, sqlite3 *db, json_object **op, char *why,
         }
         return 200;
     }
+    catalog_refusal rf;
+    int refused = catalog_db_refusal(w->key, &rf);
+    if (refused < 0) {
+        snprintf(why, whylen, "database error");
+        return 500;
+    }
+    if (refused) { /* a retry of a refused purchase: the same refusal */
+        if (rf.book_id != w->id)
+            snprintf(why, whylen, "idempotency key already used for book %" PRId64, rf.book_id);
+        else
+            snprintf(why, whylen, "%s", rf.reason);
+        return rf.book_id != w->id ? 409 : rf.status;
+    }
     catalog_book b;
     int st = existing(w, &b, why, whylen);
     if (st != 200)
         return st;
     if (b.quantity < 1) {
+        /* Refusals are final (schema.sql, table refusals): logged, answered
+         * once safe, and found by a repeat of the key, even after a
+         * restock. A missing book's 404 is not: the request named no book,
+         * and a bad request changes nothing (docs/REPLICATION.md). */
         snprintf(why, whylen, "book %" PRId64 " is out of stock", w->id);
+        *op = new_op("refuse", w->id);
+        if (*op) {
+            json_object_object_add(*op, "key", json_object_new_string(w->key));
+            json_object_object_add(*op, "status", json_object_new_int(409));
+            json_object_object_add(*op, "reason", json_object_new_string(why));
+        }
         return 409;
     }
     *op = new_op("decrement", w->id);

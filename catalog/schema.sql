@@ -57,3 +57,19 @@ CREATE TABLE IF NOT EXISTS write_keys (
     book_id INTEGER NOT NULL,
     pos     INTEGER NOT NULL
 );
+
+-- One row per purchase refused because its book was out of stock (409),
+-- keyed like purchases by the idempotency key, so that the first decision
+-- for a key is final: a repeat of the key gets the same refusal, even if
+-- the book was restocked since. Without it, two overlapping attempts of one
+-- purchase (a hedged or timed-out call still running) could answer "out of
+-- stock" to the client and take a copy for the same key (docs/REPLICATION.md,
+-- "Refusals are final"). Replicated, hashed and in snapshots; not read by
+-- the order sweep, which looks for copies taken.
+CREATE TABLE IF NOT EXISTS refusals (
+    key     TEXT    PRIMARY KEY,
+    book_id INTEGER NOT NULL,
+    status  INTEGER NOT NULL,
+    reason  TEXT    NOT NULL,
+    pos     INTEGER NOT NULL
+);

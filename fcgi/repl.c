@@ -299,19 +299,20 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
     }
     json_object *op = NULL;
     int status = decide(arg, r->db, &op, why, whylen);
-    if (status >= 300) {
+    int64_t head = status < 500 ? repl_applied(r) : 0;
+    if (status >= 500 || head < 0) {
         json_object_put(op);
         repl_exec(r, "ROLLBACK");
-        return status;
+        if (status < 500)
+            snprintf(why, whylen, "database error");
+        return status < 500 ? 500 : status;
     }
-    int64_t head = repl_applied(r);
-    if (head < 0) {
-        json_object_put(op);
+    int writes = status < 300 || op;
+    if (!writes) {
+        /* A refusal that writes nothing still read the state: it too waits
+         * below until what it read is safe. */
         repl_exec(r, "ROLLBACK");
-        snprintf(why, whylen, "database error");
-        return 500;
-    }
-    if (op) {
+    } else if (op) {
         if (repl_apply_and_log(r, head + 1, epoch, op, err, sizeof err) != 0) {
             json_object_put(op);
             repl_exec(r, "ROLLBACK");
@@ -323,7 +324,7 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
         *pos = head;
         json_object_put(op);
     }
-    if (fcgi_db_exec(r->db, "COMMIT", err, sizeof err) != 0) {
+    if (writes && fcgi_db_exec(r->db, "COMMIT", err, sizeof err) != 0) {
         repl_exec(r, "ROLLBACK");
         snprintf(why, whylen, "commit failed: %s", err);
         *pos = 0;
@@ -333,8 +334,10 @@ int repl_submit(repl_t *r, repl_decide_fn decide, void *arg, int64_t *pos, char 
         rc_leader_appended(repl_node_lock(r), head, repl_wall_ms());
     if (*pos)
         repl_node_unlock(r);
-    /* An idempotent repeat changes nothing but may answer for an entry that
-     * is not safe yet: wait until everything up to the head is. */
+    /* An idempotent repeat or a refusal changes nothing but may answer for
+     * an entry that is not safe yet (the write it repeats, the refusal it
+     * finds, the purchase that left no copy): wait until everything up to
+     * the head is. */
     int timeout = r->cfg->lease_ms + r->cfg->clock_drift_ms + r->cfg->heartbeat_ms;
     int wait = r->cfg->peer_timeout_ms + (int)release_ms(r);
     int ok = head == 0 || repl_replicate(r, head, 0, timeout, wait);

@@ -51,7 +51,11 @@ typedef struct repl_machine {
  * what a request does, given the current state. Returns an HTTP status:
  * 2xx with *op set to a new entry to log and apply (ownership passes to the
  * caller of decide), 2xx with *op NULL when the request changes nothing (an
- * idempotent repeat), or an error status (4xx) with a reason in why. */
+ * idempotent repeat), or an error status (4xx) with a reason in why. An
+ * error with *op set is a refusal that must be final (a keyed write's, so
+ * that a repeat of the key is refused the same way): the entry is logged
+ * and applied like any other, and the error is answered once it is known
+ * to be on a majority (503 when it is not). */
 typedef int (*repl_decide_fn)(void *arg, sqlite3 *db, json_object **op, char *why, size_t whylen);
 
 /* Creates the replication state of replica `self` (1..n) of machine->service

@@ -276,10 +276,14 @@ int repl_replicate(repl_t *r, int64_t pos, int all, int timeout_ms, int wait_ms)
          * the ticker's heartbeats until they answer again. */
         want[i] = i != r->self && (all || nd->peer[i].acked_ms + 2 * r->cfg->heartbeat_ms >= now);
     repl_node_unlock(r);
-    r->behind = 0;
     rc_log log = repl_log_view(r);
     if (log.last < 0 || log.base < 0)
         return 0; /* a database error: nothing is sent, the write is not safe */
+    /* Already safe (an idempotent repeat or a refusal of settled state):
+     * nothing to send. */
+    if (!all && pos > 0 && advance(r, &log) >= pos)
+        return 1;
+    r->behind = 0;
     for (int round = 0; round < REPL_ROUNDS; round++)
         if (!round_trip(r, &log, want, timeout_ms))
             break;

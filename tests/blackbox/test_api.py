@@ -245,6 +245,31 @@ def test_idempotency_key(cluster):
     assert cluster.book(0)["quantity"] == before - 2
 
 
+def test_a_refused_purchase_stays_refused_for_its_key(cluster):
+    """The first decision for an Idempotency-Key is final, a refusal too: a
+    purchase refused as out of stock is refused again for its key after a
+    restock, while a new key buys. Without it, a client whose attempt
+    overlapped a retry could be told "out of stock" for a key that holds an
+    order. The key stays bound to its book, as a purchase's does."""
+    bid, _ = _new_book(cluster, quantity=0)
+    key = _uniq("refused")
+    first = cluster.pub("POST", "/bazar/purchase/%d" % bid, headers={"Idempotency-Key": key})
+    expect_error(first, 409, "purchase of a book out of stock")
+    r = cluster.admin("POST", "/bazar/books/%d/restock" % bid, {"count": 2})
+    assert r.status == 200 and r.body["quantity"] == 2, describe(r)
+    again = cluster.pub("POST", "/bazar/purchase/%d" % bid, headers={"Idempotency-Key": key})
+    expect_error(again, 409, "the refused key after a restock")
+    assert again.body["error"] == first.body["error"], (
+        "same key, same refusal: %r vs %r" % (first.body, again.body))
+    assert cluster.book(bid)["quantity"] == 2, "a refused key took a copy"
+    other = cluster.pub("POST", "/bazar/purchase/0", headers={"Idempotency-Key": key})
+    expect_error(other, 409, "the refused key for another book")
+    assert "already used for book %d" % bid in other.body["error"], describe(other)
+    r = cluster.pub("POST", "/bazar/purchase/%d" % bid, headers={"Idempotency-Key": _uniq("new")})
+    assert r.status == 200, "a new key buys: %s" % describe(r)
+    assert cluster.book(bid)["quantity"] == 1
+
+
 def test_concurrent_purchases_never_oversell(cluster):
     bid, _ = _new_book(cluster, quantity=10)
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as ex:

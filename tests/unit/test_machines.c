@@ -32,9 +32,10 @@ static int teardown(void **state)
 {
     (void)state;
     char p[sizeof path + 8];
-    static const char *const name[] = {"catalog.db", "order.db", "old.db", "pages.db"},
+    static const char *const name[] = {"catalog.db", "order.db", "old.db", "pages.db",
+                                       "refusals.db"},
                              *const ext[] = {"", "-wal", "-shm"};
-    for (int n = 0; n < 4; n++)
+    for (int n = 0; n < 5; n++)
         for (int k = 0; k < 3; k++) {
             snprintf(p, sizeof p, "%s/%s%s", dir, name[n], ext[k]);
             unlink(p);
@@ -330,6 +331,69 @@ static void test_catalog_kept_orders_follow_every_change_of_the_books(void **sta
     sqlite3_close_v2(db);
 }
 
+/* A refusal is part of the replicated state: applied from its entry, found
+ * by its key, hashed, and carried by snapshots
+ * (a snapshot from before refusals loads with none). An entry that is not
+ * a refusal (a 2xx status, no key) does not apply. */
+static void test_catalog_refusals_are_replicated_state(void **state)
+{
+    (void)state;
+    char err[256] = "", none[80], one[80], loaded[80];
+    snprintf(path, sizeof path, "%s/refusals.db", dir);
+    sqlite3 *db = open_db(catalog_schema_sql);
+    catalog_db_init(db);
+    assert_int_equal(apply_json(catalog_apply, db, 1,
+                                "{\"op\":\"add\",\"id\":0,\"title\":\"T\",\"topic\":\"t\","
+                                "\"cents\":500,\"quantity\":0}"),
+                     0);
+    assert_int_equal(catalog_hash(NULL, db, none, sizeof none), 0);
+    json_object *before = catalog_dump(NULL, db);
+    assert_non_null(before);
+    assert_int_equal(apply_json(catalog_apply, db, 2,
+                                "{\"op\":\"refuse\",\"id\":0,"
+                                "\"key\":\"k1\",\"status\":409,\"reason\":\"book 0 is out of stock\"}"),
+                     0);
+    assert_int_not_equal(apply_json(catalog_apply, db, 3,
+                                    "{\"op\":\"refuse\",\"id\":0,"
+                                    "\"key\":\"k2\",\"status\":200,\"reason\":\"r\"}"),
+                         0);
+    assert_int_not_equal(apply_json(catalog_apply, db, 3,
+                                    "{\"op\":\"refuse\",\"id\":0,"
+                                    "\"status\":409,\"reason\":\"r\"}"),
+                         0);
+    /* the book itself is untouched: no copy, its version still the add's */
+    assert_int_equal(one_int(db, "SELECT quantity FROM books WHERE id = 0"), 0);
+    assert_int_equal(one_int(db, "SELECT version FROM books WHERE id = 0"), 1);
+    catalog_refusal rf;
+    assert_int_equal(catalog_db_refusal("k1", &rf), 1);
+    assert_int_equal(rf.status, 409);
+    assert_int_equal(rf.book_id, 0);
+    assert_string_equal(rf.reason, "book 0 is out of stock");
+    assert_int_equal(catalog_db_refusal("k2", &rf), 0);
+    assert_int_equal(catalog_hash(NULL, db, one, sizeof one), 0);
+    assert_string_not_equal(none, one);
+    json_object *after = catalog_dump(NULL, db);
+    assert_non_null(after);
+    /* a snapshot from before refusals: none left, the hash as before */
+    json_object_object_del(before, "refusals");
+    exec(db, "BEGIN IMMEDIATE");
+    assert_int_equal(catalog_load(NULL, db, before, err, sizeof err), 0);
+    exec(db, "COMMIT");
+    assert_int_equal(catalog_db_refusal("k1", &rf), 0);
+    assert_int_equal(catalog_hash(NULL, db, loaded, sizeof loaded), 0);
+    assert_string_equal(loaded, none);
+    /* the snapshot with it: back, the hash as at the primary */
+    exec(db, "BEGIN IMMEDIATE");
+    assert_int_equal(catalog_load(NULL, db, after, err, sizeof err), 0);
+    exec(db, "COMMIT");
+    assert_int_equal(catalog_db_refusal("k1", &rf), 1);
+    assert_int_equal(catalog_hash(NULL, db, loaded, sizeof loaded), 0);
+    assert_string_equal(loaded, one);
+    json_object_put(before);
+    json_object_put(after);
+    sqlite3_close_v2(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_order_callbacks_use_their_connection),
         cmocka_unit_test(test_catalog_schema_upgrades_an_old_file),
         cmocka_unit_test(test_catalog_kept_orders_follow_every_change_of_the_books),
+        cmocka_unit_test(test_catalog_refusals_are_replicated_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
