@@ -70,11 +70,12 @@ int fcgi_http_do_all(fcgi_http *h, fcgi_http_call *calls, size_t n);
  * has answered, so an attempt held by a stopped process does not hold the
  * request; after a failed one (a transport error or a 5xx) the next starts
  * after a back-off of 25 ms doubling to 400 ms. An abandoned attempt may
- * still have been served. For reads; a write that carries an
- * Idempotency-Key may use it only with slots = 1 (one attempt at a time):
- * while two overlap, one can be refused and the other applied later, and a
- * refusal leaves nothing under the key (docs/REPLICATION.md, "Writes that
- * meet a failover"). */
+ * still have been served. For reads, and for writes with an
+ * Idempotency-Key whose first decision the peer keeps, refusals included:
+ * while two attempts overlap, one could otherwise be refused and the other
+ * applied later (docs/REPLICATION.md, "Refusals are final"). A write whose
+ * peer does not keep its refusals must use slots = 1 (one attempt at a
+ * time). */
 #define FCGI_HTTP_PATIENT_SLOTS 8
 typedef struct fcgi_http_patience {
     const char *first_url; /* the first attempt's URL (e.g. a known primary), or NULL */

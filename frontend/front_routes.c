@@ -63,31 +63,30 @@ static long long capture_id(fcgi_request *req, const char *what)
 }
 
 /* A call that meets a failover waits instead of failing: it is a patient
- * call (fcgi_http_do_patient) until deadline_ms;
+ * call (fcgi_http_do_patient), attempts that overlap, until deadline_ms;
  * then the caller answers 503 and Retry-After says when to try again.
  *   - An attempt that gets no answer or a 5xx (a dead replica, no primary
  *     yet, a backup without a read lease, a write not yet known to be on a
  *     majority) is sent again after a back-off of 25 ms doubling to 400 ms.
- *   - A read still unanswered after READ_HEDGE_MS is most likely at a
- *     replica that is stopped or cut off, where nginx would wait
- *     fastcgi_read_timeout (3 s) before giving up: the same read also goes
- *     out again then (nginx's round robin sends it on to the next
- *     replica), and the first good answer is taken.
- *   - A write is never hedged: one attempt at a time. An idempotency key
- *     makes a repeat safe only after the first attempt has ended. While
- *     two attempts of a purchase overlap, one can be refused (409: the book
- *     was out of stock when it was decided) and the other can take a copy
- *     later (after a restock), so the client is told "refused" for a key
- *     that holds an order. The Jepsen-style suite found exactly that when
- *     writes were hedged. Recording refusals by key at the catalog would
- *     make the first decision final, and writes could then be hedged too.
+ *   - One still unanswered after a hedge delay is most likely at a replica
+ *     that is stopped or cut off, where nginx would wait
+ *     fastcgi_read_timeout (3 s) before giving up: the same request also
+ *     goes out again then (nginx's round robin sends it on to the next
+ *     replica), and the first good answer is taken. A read answers in a
+ *     few milliseconds, so its hedge comes after READ_HEDGE_MS; a write may
+ *     wait for its replication, so after WRITE_HEDGE_MS.
  * A read is safe to repeat as it is (any replica's answer is as fresh as
  * any other's: each serves under its lease); a write carries its
  * Idempotency-Key in `hdr`, so a repeat returns the first result instead of
- * applying twice, at whichever replica it lands. The first attempt goes to
- * `first` (a replica named as the primary, or NULL: `path` too), the others
- * to `path`, the balanced upstream. *ms is the whole time. */
+ * applying twice, at whichever replica it lands, and an attempt still
+ * running elsewhere is harmless: the first decision for a key is final, a
+ * refusal too (the catalog records refusals by key; without that, one
+ * attempt could be refused and an overlapping one applied after a restock,
+ * docs/REPLICATION.md "Refusals are final"). The first attempt goes to `first` (a
+ * replica named as the primary, or NULL: `path` too), the others to `path`,
+ * the balanced upstream. *ms is the whole time. */
 #define READ_HEDGE_MS 100
+#define WRITE_HEDGE_MS 250
 
 static int patient_call(fcgi_request *req, const char *peer, const char *method,
                         const char *first, const char *path, const char *body, size_t len,
@@ -103,8 +102,9 @@ static int patient_call(fcgi_request *req, const char *peer, const char *method,
     const char *hdrs[] = {"Content-Type: application/json", rid, hdr, NULL};
     fcgi_http_call call = {.peer = peer, .method = method, .url = url, .headers = hdrs,
                            .body = body, .len = len, .timeout_ms = CALL_TIMEOUT_MS};
-    fcgi_http_patience pat = {.first_url = first ? first_url : NULL, .hedge_ms = READ_HEDGE_MS,
-                              .deadline_ms = deadline_ms, .slots = is_read ? 0 : 1};
+    fcgi_http_patience pat = {.first_url = first ? first_url : NULL,
+                              .hedge_ms = is_read ? READ_HEDGE_MS : WRITE_HEDGE_MS,
+                              .deadline_ms = deadline_ms};
     int rc = fcgi_http_do_patient(front_ctx.http, &call, &pat);
     *r = call.resp;
     *ms = r->ms;

@@ -10,41 +10,44 @@
 
 #include "fcgi_db.h"
 #include "fcgi_json.h"
+#include "fcgi_log.h"
 #include "order_db.h"
 
 order_env order_ctx;
 
+/* After this long without an answer a decrement also goes out again (it
+ * waits for the catalog's replication, a few milliseconds when healthy). */
+#define TAKE_HEDGE_MS 250
+
 int order_take(order_taken *t, const char *rid, double *catalog_ms, char *why, size_t whylen)
 {
-    /* The catalog primary the last decrement named (X-Bazar-Primary): asked
-     * directly, which saves the forwarding hop at a backup; when it fails,
-     * once more through the balanced upstream. The key makes the repeat
-     * safe. Per process. */
+    /* The catalog primary the last decrement named (X-Bazar-Primary) is
+     * asked directly, which saves the forwarding hop at a backup; it is a
+     * patient call like the front end's (fcgi_http_do_patient): an attempt
+     * held by a stopped primary is hedged through the balanced upstream
+     * after TAKE_HEDGE_MS, and one that fails is repeated, until
+     * write_deadline_ms. The key makes every repeat safe. Per process. */
     static int primary;
-    char url[FCGI_CONFIG_STR + 96], body[200], key_hdr[160], rid_hdr[96];
+    char url[FCGI_CONFIG_STR + 96], direct[FCGI_CONFIG_STR + 96], body[200], key_hdr[160],
+        rid_hdr[96];
     snprintf(body, sizeof body, "{\"key\":\"%s\"}", t->key); /* key is [A-Za-z0-9._:-] */
     snprintf(key_hdr, sizeof key_hdr, "Idempotency-Key: %s", t->key);
     snprintf(rid_hdr, sizeof rid_hdr, "X-Request-Id: %s", rid);
+    snprintf(url, sizeof url, "%s/catalog/books/%" PRId64 "/decrement", order_ctx.cfg->internal_url,
+             t->book_id);
+    snprintf(direct, sizeof direct, "%s/replica/catalog/%d/books/%" PRId64 "/decrement",
+             order_ctx.cfg->internal_url, primary, t->book_id);
     const char *hdrs[] = {"Content-Type: application/json", key_hdr, rid_hdr, NULL};
-    fcgi_http_call call;
-    int rc;
-    for (int direct = primary;; direct = 0) {
-        if (direct)
-            snprintf(url, sizeof url, "%s/replica/catalog/%d/books/%" PRId64 "/decrement",
-                     order_ctx.cfg->internal_url, direct, t->book_id);
-        else
-            snprintf(url, sizeof url, "%s/catalog/books/%" PRId64 "/decrement", order_ctx.cfg->internal_url,
-                     t->book_id);
-        call = (fcgi_http_call){.peer = "catalog", .method = "POST", .url = url, .headers = hdrs,
-                                .body = body, .len = strlen(body)};
-        rc = fcgi_http_do(order_ctx.http, &call);
-        *catalog_ms += call.resp.ms;
-        int answered = rc == 0 && call.resp.status >= 200 && call.resp.status < 500;
-        primary = answered ? call.resp.primary : 0;
-        if (answered || !direct)
-            break;
-        fcgi_http_resp_clear(&call.resp);
-    }
+    fcgi_http_call call = {.peer = "catalog", .method = "POST", .url = url, .headers = hdrs,
+                           .body = body, .len = strlen(body)};
+    fcgi_http_patience pat = {.first_url = primary ? direct : NULL, .hedge_ms = TAKE_HEDGE_MS,
+                              .deadline_ms = order_ctx.cfg->write_deadline_ms};
+    int rc = fcgi_http_do_patient(order_ctx.http, &call, &pat);
+    *catalog_ms += call.resp.ms;
+    primary = rc == 0 && call.resp.status >= 200 && call.resp.status < 500 ? call.resp.primary : 0;
+    if (call.attempts > 1)
+        LOG_INFO("decrement of book %" PRId64 ": %d attempts in %.0f ms", t->book_id,
+                 call.attempts, call.resp.ms);
     if (rc != 0 || call.resp.status >= 500 || call.resp.status < 200) {
         snprintf(why, whylen, "catalog unavailable (%s); retry with the same Idempotency-Key",
                  rc ? call.resp.err : "server error");
