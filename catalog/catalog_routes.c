@@ -487,6 +487,7 @@ const fcgi_route catalog_routes[] = {
     {"GET", "/state", repl_handle_state},
     {"POST", "/repl/append", repl_handle_append},
     {"POST", "/repl/vote", repl_handle_vote},
+    {"POST", "/repl/handover", repl_handle_handover},
     {"GET", "/repl/snapshot", repl_handle_snapshot},
     {"GET", "/repl/safe", repl_handle_safe},
 };

@@ -103,7 +103,8 @@ int fcgi_service_start_repl(fcgi_service *s, const repl_machine *machine, char *
     int catalog = strcmp(machine->service, "catalog") == 0;
     char path[FCGI_CONFIG_STR + 64];
     snprintf(path, sizeof path, "%s/data/%s-%d.db", s->cfg.var_dir, machine->service, s->replica);
-    s->repl = repl_new(&s->cfg, s->db, path, s->replica,
+    /* The replica's ticker runs in its peer pool (repl.h says why). */
+    s->repl = repl_new(&s->cfg, s->db, s->peer_pool ? path : NULL, s->replica,
                        catalog ? s->cfg.catalog_replicas : s->cfg.order_replicas,
                        catalog ? s->cfg.catalog_primary : s->cfg.order_primary, machine, s->http,
                        err, errlen);

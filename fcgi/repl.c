@@ -575,12 +575,15 @@ int repl_handle_vote(fcgi_request *req)
         return fcgi_resp_error(req, 400, "vote for another service");
     int64_t epoch = fcgi_json_int(msg, "epoch", -1), cand = fcgi_json_int(msg, "candidate", -1),
             c_last = fcgi_json_int(msg, "last_epoch", -1), c_pos = fcgi_json_int(msg, "applied", -1);
-    if (epoch < 1 || cand < 1 || cand > r->n || cand == r->self || c_last < 0 || c_pos < 0)
+    /* handover: the primary that handed over to the candidate (rc.h), 0 none */
+    int64_t handover = fcgi_json_int(msg, "handover", 0);
+    if (epoch < 1 || cand < 1 || cand > r->n || cand == r->self || c_last < 0 || c_pos < 0 ||
+        handover < 0 || handover > r->n)
         return fcgi_resp_error(req, 400, "malformed vote request");
     json_object *pre;
     int is_pre = json_object_object_get_ex(msg, "pre", &pre) && json_object_get_boolean(pre);
     rc_msg m = {.kind = is_pre ? RC_PREVOTE : RC_VOTE, .from = (int)cand, .to = r->self,
-                .epoch = epoch, .last_pos = c_pos, .last_epoch = c_last},
+                .epoch = epoch, .last_pos = c_pos, .last_epoch = c_last, .handover = handover},
            rep = {0};
     if (repl_exec(r, "BEGIN IMMEDIATE") != 0)
         return fcgi_resp_error(req, 503, "database busy");
@@ -612,6 +615,46 @@ int repl_handle_vote(fcgi_request *req)
         LOG_INFO("%s replica %d: voted for %" PRId64 " in epoch %" PRId64, r->m.service,
                  r->self, cand, epoch);
     return fcgi_resp_json(req, rep.granted ? 200 : 409, o);
+}
+
+/* POST /repl/handover {"service","epoch","from"}: the primary of epoch
+ * `epoch`, which stepped down because it cannot lead and whose leases have
+ * run out, tells this replica to stand at once (fcgi/repl/rc.h, "Handover").
+ * Taken only from the primary this replica knows for that epoch; the
+ * ticker stands at its next tick. Nothing durable changes here. */
+int repl_handle_handover(fcgi_request *req)
+{
+    repl_t *r = current;
+    char why[256];
+    int status;
+    json_object *msg = fcgi_req_json(req, &status, why, sizeof why), *v;
+    if (!msg)
+        return fcgi_resp_error(req, status, "%s", why);
+    if (!json_object_object_get_ex(msg, "service", &v) || !json_object_is_type(v, json_type_string) ||
+        strcmp(json_object_get_string(v), r->m.service) != 0)
+        return fcgi_resp_error(req, 400, "handover for another service");
+    int64_t epoch = fcgi_json_int(msg, "epoch", -1), from = fcgi_json_int(msg, "from", -1);
+    if (epoch < 1 || from < 1 || from > r->n || from == r->self)
+        return fcgi_resp_error(req, 400, "malformed handover");
+    rc_msg m = {.kind = RC_HANDOVER, .from = (int)from, .to = r->self, .epoch = epoch};
+    rc_node *nd = repl_node_lock(r);
+    int taken = rc_on_handover(nd, &m, repl_wall_ms());
+    int64_t mine = nd->hard.epoch, leader = nd->hard.leader;
+    repl_node_unlock(r);
+    if (taken)
+        __atomic_store_n(&r->sh->wake_ticker, 1, __ATOMIC_RELEASE);
+    if (!taken)
+        return fcgi_resp_error(req, 409,
+                               "handover not taken: replica %d is at epoch %" PRId64
+                               " with primary %" PRId64 ", or may not stand",
+                               r->self, mine, leader);
+    LOG_INFO("%s replica %d: primary %" PRId64 " hands over; it stands at once", r->m.service,
+             r->self, from);
+    json_object *o = json_object_new_object();
+    if (!o)
+        return fcgi_resp_error(req, 500, "out of memory");
+    json_object_object_add(o, "taken", json_object_new_boolean(1));
+    return fcgi_resp_json(req, 200, o);
 }
 
 int repl_handle_safe(fcgi_request *req)

@@ -60,9 +60,13 @@ typedef int (*repl_decide_fn)(void *arg, sqlite3 *db, json_object **op, char *wh
 
 /* Creates the replication state of replica `self` (1..n) of machine->service
  * over `db`, creating the log tables if needed, mapping the replica's shared
- * state and starting its ticker thread (heartbeats, catch-up, elections,
- * snapshots, log retention). `http` is the process's client (not owned).
- * Returns NULL with a reason in err. Free with repl_free. */
+ * state and, when db_path is given, starting a ticker thread on its own
+ * connection to db_path (heartbeats, catch-up, elections, snapshots, log
+ * retention; one process's ticker works at a time). Only the peer pool's
+ * processes run one: a replica whose client pool hangs must still send
+ * heartbeats and hand over (rc.h, "Handover"), and a ticker in a stopped
+ * client worker would stop them. `http` is the process's client (not
+ * owned). Returns NULL with a reason in err. Free with repl_free. */
 repl_t *repl_new(const fcgi_config *cfg, sqlite3 *db, const char *db_path, int self,
                  int nreplicas, int primary, const repl_machine *machine, fcgi_http *http,
                  char *err, size_t errlen);
@@ -119,6 +123,7 @@ void repl_hint_primary(repl_t *r, fcgi_request *req);
 /* Route handlers for the peer pool (they use the process's repl_t). */
 int repl_handle_append(fcgi_request *req);   /* POST /repl/append */
 int repl_handle_vote(fcgi_request *req);     /* POST /repl/vote */
+int repl_handle_handover(fcgi_request *req); /* POST /repl/handover */
 int repl_handle_snapshot(fcgi_request *req); /* GET /repl/snapshot?epoch=E */
 int repl_handle_safe(fcgi_request *req);     /* GET /repl/safe (the primary's safe position) */
 int repl_handle_state(fcgi_request *req);    /* GET /state */

@@ -18,6 +18,8 @@ typedef struct repl_shared {
     int64_t snapshots;      /* snapshots installed since the replica started */
     int64_t snap_asked_ms;  /* when the ticker last asked for a snapshot */
     int32_t ticker_pid;     /* the process whose ticker thread works */
+    int32_t wake_ticker;    /* set by a request (a handover taken): the ticker
+                             * ticks at once instead of after its period */
 } repl_shared;
 
 /* Maps var_dir/run/<service>-<id>.shm. The first process of the replica to

@@ -137,9 +137,10 @@ static int ask_round(repl_t *r, int silent)
         rc_vote_request(nd, &log, i, &m);
         snprintf(bodies[nc], sizeof bodies[nc],
                  "{\"service\":\"%s\",\"epoch\":%" PRId64 ",\"candidate\":%d,"
-                 "\"last_epoch\":%" PRId64 ",\"applied\":%" PRId64 ",\"pre\":%s}",
+                 "\"last_epoch\":%" PRId64 ",\"applied\":%" PRId64 ",\"pre\":%s,"
+                 "\"handover\":%" PRId64 "}",
                  r->m.service, m.epoch, r->self, m.last_epoch, m.last_pos,
-                 m.kind == RC_PREVOTE ? "true" : "false");
+                 m.kind == RC_PREVOTE ? "true" : "false", m.handover);
         snprintf(urls[i], sizeof urls[i], "%s/repl/vote", r->peer_base[i]);
         int probe_ms = repl_probe_ms(r);
         calls[nc] = (fcgi_http_call){.peer = r->peer_key[i], .method = "POST", .url = urls[i],
@@ -176,20 +177,22 @@ static int ask_round(repl_t *r, int silent)
 
 /* The election timer ran out: pre-votes, then (with a majority of them)
  * the vote for a new epoch, durable before anyone is asked; leads on a
- * majority. */
-static void run_election(repl_t *r)
+ * majority. `handed`: its primary handed over and it already stood (no
+ * pre-votes; the primary answers, so it is not only probed). */
+static void run_election(repl_t *r, int handed)
 {
     rc_node *nd = repl_node_lock(r);
-    int silent = (int)nd->hard.leader;
+    int silent = handed ? 0 : (int)nd->hard.leader;
     repl_node_unlock(r);
-    int res = ask_round(r, silent);
+    int res = handed ? 2 : ask_round(r, silent);
     if (res == 2) {
         nd = repl_node_lock(r);
         int64_t epoch = nd->hard.epoch;
         repl_node_unlock(r);
         if (repl_hard_persist(r) != 0)
             return;
-        LOG_INFO("%s replica %d stands for epoch %" PRId64, r->m.service, r->self, epoch);
+        LOG_INFO("%s replica %d stands for epoch %" PRId64 "%s", r->m.service, r->self, epoch,
+                 handed ? " (its primary handed over)" : "");
         res = ask_round(r, silent);
         if (res == 1) {
             lead(r);
@@ -209,6 +212,30 @@ static void run_election(repl_t *r)
         LOG_INFO("%s replica %d: %s of epoch %" PRId64 " lost; again in %" PRId64 " ms",
                  r->m.service, r->self, role == RC_CANDIDATE ? "election" : "pre-vote",
                  epoch + (role == RC_PRECANDIDATE), backoff);
+}
+
+/* A primary that stepped down because it cannot lead, once its leases have
+ * run out: tells its most complete backup to stand at once (rc.h,
+ * "Handover"). Should that fail, the backups elect as usual. */
+static void hand_over(repl_t *r)
+{
+    rc_msg m;
+    rc_node *nd = repl_node_lock(r);
+    int to = rc_handover(nd, &m);
+    repl_node_unlock(r);
+    if (!to)
+        return;
+    char url[REPL_URL_MAX + 16], body[160];
+    static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+    snprintf(url, sizeof url, "%s/repl/handover", r->peer_base[to]);
+    snprintf(body, sizeof body, "{\"service\":\"%s\",\"epoch\":%" PRId64 ",\"from\":%d}",
+             r->m.service, m.epoch, r->self);
+    fcgi_http_call call = {.peer = r->peer_key[to], .method = "POST", .url = url, .headers = hdrs,
+                           .body = body, .len = strlen(body), .timeout_ms = hb_timeout(r)};
+    int rc = fcgi_http_do(r->http, &call);
+    LOG_WARN("%s replica %d hands over to replica %d: %s", r->m.service, r->self, to,
+             rc == 0 && call.resp.status == 200 ? "taken" : "not taken; the backups elect as usual");
+    fcgi_http_resp_clear(&call.resp);
 }
 
 /* 1 when some serving process of this replica's client pool runs (is
@@ -329,8 +356,10 @@ static void tick(repl_t *r, int64_t *last_trim)
     if (stood)
         nd->jitter_ms = repl_random_ms(r->cfg->election_ms / 4);
     repl_node_unlock(r);
-    if (stood == 1) {
-        run_election(r);
+    if (stood == 1 || stood == 4) {
+        run_election(r, stood == 4);
+    } else if (stood == 3) {
+        hand_over(r);
     } else if (stood == 2) { /* a single replica */
         rc_log log = repl_log_view(r);
         rc_become_leader(repl_node_lock(r), &log, now);
@@ -362,6 +391,8 @@ static void tick(repl_t *r, int64_t *last_trim)
     }
 }
 
+#define WAKE_MS 5 /* how often the sleeping ticker looks at wake_ticker */
+
 static void *ticker_main(void *arg)
 {
     (void)arg;
@@ -384,9 +415,24 @@ static void *ticker_main(void *arg)
             __atomic_store_n(&tk.sh->ticker_pid, (int32_t)getpid(), __ATOMIC_RELAXED);
             LOG_INFO("ticker of %s replica %d runs in pid %d", tk.m.service, tk.self, (int)getpid());
         }
-        /* A peer catching up gets its next batches at once. */
+        /* A peer catching up gets its next batches at once; a handover
+         * taken by a request (repl_handle_handover) is acted on within
+         * WAKE_MS, not a whole period later. */
         int64_t ms = tk.behind ? 1 : tk.cfg->heartbeat_ms;
-        nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+        rc_node *nd = repl_node_lock(&tk);
+        int64_t handover_at = nd->handover_at;
+        repl_node_unlock(&tk);
+        if (handover_at > 0) { /* a handover is due: tick then, not up to a period later */
+            int64_t until = handover_at - repl_wall_ms();
+            ms = until < 1 ? 1 : until < ms ? until : ms;
+        }
+        for (int64_t slept = 0; slept < ms;) {
+            int64_t step = ms - slept < WAKE_MS ? ms - slept : WAKE_MS;
+            nanosleep(&(struct timespec){step / 1000, (step % 1000) * 1000000L}, NULL);
+            slept += step;
+            if (__atomic_exchange_n(&tk.sh->wake_ticker, 0, __ATOMIC_ACQ_REL))
+                break;
+        }
         tick(&tk, &last_trim);
     }
     return NULL;

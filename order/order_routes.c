@@ -124,6 +124,7 @@ const fcgi_route order_routes[] = {
     {"GET", "/state", repl_handle_state},
     {"POST", "/repl/append", repl_handle_append},
     {"POST", "/repl/vote", repl_handle_vote},
+    {"POST", "/repl/handover", repl_handle_handover},
     {"GET", "/repl/snapshot", repl_handle_snapshot},
     {"GET", "/repl/safe", repl_handle_safe},
 };

@@ -72,6 +72,9 @@
  *  live leader within election_ms, and never while recovering. The winner
  *  appends a no-op in its epoch. lease_ms + drift_ms < election_ms makes
  *  every lease of the old leader end before a voter of the new one votes.
+ *  A leader that steps down because it cannot lead waits its leases out
+ *  itself and then hands over, so its successor need not wait election_ms
+ *  (rc_tick, "Handover").
  *
  *  Lost disks. A replica that restarts without its database is
  *  "recovering": it does not vote or stand until it has caught up to a
@@ -188,6 +191,11 @@ typedef struct rc_node {
     int need_snapshot;     /* the log diverged or is unreachable: install one */
     int cannot_lead;       /* set by the driver: this replica cannot serve clients
                             * (its client pool hangs), so it must not lead */
+    int64_t handover_at;   /* a leader that stepped down because it cannot lead:
+                            * local time when every lease it granted has run
+                            * out and it hands over (0: none) */
+    int64_t handover_from; /* follower told by its leader to stand at once (and
+                            * candidate so elected): that leader, else 0 */
     unsigned votes;        /* (pre-)candidate: bit i set when replica i granted */
     /* leader */
     int64_t commit;        /* highest committed position */
@@ -213,7 +221,9 @@ typedef enum {
     RC_SNAP_REQ,    /* follower -> leader */
     RC_SNAP,        /* leader -> follower: the whole state at (last, last_epoch) */
     RC_PREVOTE,     /* pre-candidate -> all: would you vote for me in epoch? */
-    RC_PREVOTE_REPLY
+    RC_PREVOTE_REPLY,
+    RC_HANDOVER     /* a leader that stepped down -> its most complete follower:
+                     * stand now, my leases have run out */
 } rc_kind;
 
 typedef enum {
@@ -239,6 +249,8 @@ typedef struct rc_msg {
     /* RC_VOTE / RC_VOTE_REPLY */
     int64_t last_pos, last_epoch;
     int granted;
+    int64_t handover;        /* RC_VOTE: the leader that handed over to the
+                              * candidate (0: an ordinary election) */
     /* RC_SNAP: the leader's state at (last_pos, last_epoch) */
 } rc_msg;
 
@@ -309,10 +321,34 @@ void rc_follower_learn_safe(rc_node *nd, int64_t epoch, int64_t safe);
 /* A tick: returns 1 when the replica's election timer ran out and it now
  * asks for pre-votes (send rc_vote_request to every peer; then pick a new
  * jitter_ms), 2 when it stood at once (a single replica: it wins by
- * itself, call rc_become_leader), else 0. A leader that had a majority and
- * has not heard from one for election_ms steps down (returns 0), and so
- * does one that cannot_lead, which never stands either. */
+ * itself, call rc_become_leader), 3 when it hands over (send rc_handover),
+ * 4 when it stood because its leader handed over to it (hard changed:
+ * persist it, then send rc_vote_request to every peer), else 0. A leader
+ * that had a majority and has not heard from one for election_ms steps
+ * down (returns 0), and so does one that cannot_lead, which never stands
+ * either.
+ *
+ * Handover. A leader that steps down because it cannot lead (its clients
+ * cannot reach it) is alive, and knows what its followers only guess after
+ * election_ms of silence: it is gone, and when the last lease it granted
+ * ends (its last lease-granting stamp + lease_ms + drift_ms). At that
+ * moment it tells its most complete follower to stand at once, without a
+ * pre-vote. That candidate's vote requests name it, and a voter that knows
+ * it as the leader of its newest epoch, asked for the next one, and holds
+ * no lease itself, votes without waiting election_ms since it last heard
+ * from it: no other leader exists in that epoch, and every lease of that
+ * one has run out, which is all the wait protects. */
 int rc_tick(rc_node *nd, int64_t now);
+
+/* The handover message of a leader that stepped down: to the follower
+ * with the highest known match. Returns 0 (and sends nothing) when no
+ * follower is known to have acknowledged anything. */
+int rc_handover(const rc_node *nd, rc_msg *m);
+
+/* Follower: its leader handed over to it. Takes it (the next rc_tick
+ * stands and returns 4) when it comes from the leader of its epoch and it
+ * may stand; returns 1 when taken. */
+int rc_on_handover(rc_node *nd, const rc_msg *m, int64_t now);
 
 /* A (pre-)candidacy ended without a win: its round is over (every peer
  * answered or timed out) and it is still a (pre-)candidate - a split vote,

@@ -21,6 +21,7 @@ static void stand(rc_node *nd, int64_t now)
     nd->role = RC_CANDIDATE;
     nd->votes = 1u << nd->self;
     nd->heard_ms = now;
+    nd->handover_from = 0;
     /* Its state is its log applied: if it wins, that log is the one (it
      * holds every committed entry), so it needs no snapshot. */
     nd->need_snapshot = 0;
@@ -29,12 +30,19 @@ static void stand(rc_node *nd, int64_t now)
 int rc_tick(rc_node *nd, int64_t now)
 {
     if (nd->role == RC_LEADER && nd->cannot_lead) {
-        /* Its clients cannot reach it: hand over. The leases it gave run
-         * on, so like any leader that steps down it neither votes nor
-         * stands for election_ms. */
+        /* Its clients cannot reach it: step down, and hand over once the
+         * leases it gave have run out (see rc.h). Until then, like any
+         * leader that steps down, it neither votes nor stands. */
+        int64_t last = 0;
+        for (int i = 1; i <= nd->cfg.n; i++)
+            if (i != nd->self && nd->peer[i].stamp_ms > last)
+                last = nd->peer[i].stamp_ms;
         nd->role = RC_FOLLOWER;
         nd->lease_until = 0;
         nd->heard_ms = nd->leader_ms = now;
+        nd->handover_at = RC_MUTANT_IS(17) ? now /* wrong: hands over with leases running */
+                                           : (last > 0 ? last : now) + nd->cfg.lease_ms +
+                                                 nd->cfg.drift_ms;
         return 0;
     }
     if (nd->role == RC_LEADER) {
@@ -52,8 +60,19 @@ int rc_tick(rc_node *nd, int64_t now)
         }
         return 0;
     }
+    if (nd->handover_at && now >= nd->handover_at) {
+        nd->handover_at = 0;
+        if (nd->role == RC_FOLLOWER && nd->hard.leader == nd->self)
+            return 3; /* no leader since: it hands over */
+    }
     if ((nd->hard.recovering && !RC_MUTANT_IS(9)) || nd->cannot_lead)
         return 0;
+    if (nd->handover_from && nd->role == RC_FOLLOWER) {
+        int64_t from = nd->handover_from;
+        stand(nd, now);
+        nd->handover_from = from; /* its vote requests name the leader that handed over */
+        return 4;
+    }
     if (now - nd->heard_ms < nd->cfg.election_ms + nd->jitter_ms)
         return 0;
     if (nd->cfg.n == 1) {
@@ -74,6 +93,31 @@ void rc_election_lost(rc_node *nd, int64_t now, int64_t backoff_ms)
     nd->heard_ms = now - (nd->cfg.election_ms + nd->jitter_ms) + backoff_ms;
 }
 
+int rc_handover(const rc_node *nd, rc_msg *m)
+{
+    int to = 0;
+    for (int i = 1; i <= nd->cfg.n; i++)
+        if (i != nd->self && nd->peer[i].acked_ms > 0 &&
+            (!to || nd->peer[i].match > nd->peer[to].match))
+            to = i;
+    memset(m, 0, sizeof *m);
+    m->kind = RC_HANDOVER;
+    m->from = nd->self;
+    m->to = to;
+    m->epoch = nd->hard.epoch;
+    return to;
+}
+
+int rc_on_handover(rc_node *nd, const rc_msg *m, int64_t now)
+{
+    (void)now;
+    if (m->epoch != nd->hard.epoch || m->from != nd->hard.leader || m->from == nd->self ||
+        nd->role != RC_FOLLOWER || nd->hard.recovering || nd->cannot_lead || nd->need_snapshot)
+        return 0;
+    nd->handover_from = m->from;
+    return 1;
+}
+
 void rc_vote_request(const rc_node *nd, const rc_log *log, int to, rc_msg *m)
 {
     memset(m, 0, sizeof *m);
@@ -83,6 +127,7 @@ void rc_vote_request(const rc_node *nd, const rc_log *log, int to, rc_msg *m)
     m->epoch = nd->hard.epoch + (nd->role == RC_PRECANDIDATE);
     m->last_pos = log->last;
     m->last_epoch = log->last_epoch;
+    m->handover = nd->role == RC_CANDIDATE ? nd->handover_from : 0;
 }
 
 void rc_on_vote(rc_node *nd, const rc_log *log, const rc_msg *m, int64_t now, rc_msg *r)
@@ -98,8 +143,14 @@ void rc_on_vote(rc_node *nd, const rc_log *log, const rc_msg *m, int64_t now, rc
         (pre && m->epoch == nd->hard.epoch))
         return;
     /* Never while a leader is alive: its leases (and those it gave) must
-     * have run out before any new leader can exist. */
-    if (nd->role == RC_LEADER || (nd->leader_ms && now - nd->leader_ms < nd->cfg.election_ms))
+     * have run out before any new leader can exist. A handover says they
+     * have: the candidate names the leader of this voter's newest epoch,
+     * which waited them out before it handed over (rc.h), and this voter
+     * holds none itself. */
+    int handed = !pre && m->handover > 0 && m->handover == nd->hard.leader &&
+                 m->epoch == nd->hard.epoch + 1 && now >= nd->lease_until;
+    if (nd->role == RC_LEADER ||
+        (!handed && nd->leader_ms && now - nd->leader_ms < nd->cfg.election_ms))
         return;
     if (pre) { /* would vote: a newer epoch, a log as complete; nothing changes */
         r->granted = rc_log_up_to_date(log, m->last_epoch, m->last_pos);

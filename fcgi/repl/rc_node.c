@@ -52,6 +52,7 @@ void rc_become_leader(rc_node *nd, const rc_log *log, int64_t now)
     nd->held_len = 0;
     nd->lease_until = 0;
     nd->votes = 0;
+    nd->handover_at = nd->handover_from = 0;
     memset(nd->peer, 0, sizeof nd->peer);
     for (int i = 1; i <= nd->cfg.n; i++)
         nd->peer[i].next = log->last + 1;
@@ -91,6 +92,7 @@ void rc_adopt_epoch(rc_node *nd, int64_t epoch, int64_t leader, int64_t now)
         nd->hard.voted_for = 0;
         nd->hard.leader = leader;
         nd->hard_dirty = 1;
+        nd->handover_at = nd->handover_from = 0; /* a newer epoch is under way */
     } else if (epoch == nd->hard.epoch && leader && nd->hard.leader != leader) {
         nd->hard.leader = leader;
         nd->hard_dirty = 1;

@@ -17,6 +17,10 @@ from test_faults import (Ledger, buy, check_invariants, join, primary_of, restar
 # failover measures 0.9-1.3 s here; 3 s was the bound of the slower timing
 # (150/1000/1500) that was the default before.
 FAILOVER_TARGET_S = 2.0
+# A primary whose client pool hangs hands over once its leases have run out
+# (docs/REPLICATION.md, "Handover"): lease_ms + clock_drift_ms (0.6 s) after
+# it notices, measured 0.59-0.66 s in all.
+POOL_HANG_TARGET_S = 1.0
 
 
 def measure_failover(c, svc, ledger):
@@ -172,25 +176,22 @@ def test_reads_through_primary_failovers_never_fail(make_cluster):
 
 def test_sigstop_of_only_the_primary_client_pool_fails_over(make_cluster):
     """SIGSTOP only the catalog primary's client pool: its peer pool (and
-    maybe its ticker) still answers, but it can take no write. A new primary
-    is elected within FAILOVER_TARGET_S, writes go on, and after SIGCONT the
-    old one rejoins as a backup."""
+    its ticker) still answers, but it can take no write. It steps down and
+    hands over: a new primary within POOL_HANG_TARGET_S, writes go on, and
+    after SIGCONT the old one rejoins as a backup."""
     c = make_cluster()
     old = primary_of(c, "catalog")
     old_epoch = status(c)["catalog"]["replicas"][old - 1]["epoch"]
     # The hard case: the replica's ticker (heartbeats) lives on in its peer
-    # pool. If it ran in a client-pool worker, that worker is killed once
-    # stopped, so that a peer-pool process (the only ones still running)
-    # takes the ticker over; the other workers stay stopped (a hung pool).
+    # pool, which still answers: the ticker sees the pool stopped, the
+    # primary steps down and hands over once its leases have run out.
     pids = c.pids("catalog-%d" % old)
     assert pids
+    ticker = c.internal("GET", "/peer/catalog/%d/state" % old).body["ticker_pid"]
+    assert ticker not in pids, "the ticker runs in the client pool (%d in %r)" % (ticker, pids)
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     t0 = time.monotonic()
-    ticker = c.internal("GET", "/peer/catalog/%d/state" % old).body["ticker_pid"]
-    if ticker in pids:
-        os.kill(ticker, signal.SIGKILL)
-        pids.remove(ticker)
     try:
         new = None
         while new is None and time.monotonic() - t0 < 15:
@@ -201,7 +202,7 @@ def test_sigstop_of_only_the_primary_client_pool_fails_over(make_cluster):
         took = time.monotonic() - t0
         assert new, "no new catalog primary within 15 s: %s" % status(c)["catalog"]
         print("new catalog primary %d after %.2f s" % (new, took))
-        assert took < FAILOVER_TARGET_S, "new primary after %.2f s" % took
+        assert took < POOL_HANG_TARGET_S, "new primary after %.2f s" % took
         r = c.admin("POST", "/bazar/books/2/restock", {"count": 1},
                     headers={"Idempotency-Key": "pool-stop-restock"})
         assert r.status == 200, describe(r)

@@ -122,7 +122,8 @@ int sim_book_decode(const char *s, sim_book *b);
 typedef struct sim_stats {
     uint64_t steps, faults;
     uint64_t by_kind[16]; /* faults by kind, see sim_fault_names */
-    uint64_t acked, reads, cache_hits, refused_reads, refused_unsafe, snapshots, elections;
+    uint64_t acked, reads, cache_hits, refused_reads, refused_unsafe, snapshots, elections,
+        handovers;
     int violations;
 } sim_stats;
 

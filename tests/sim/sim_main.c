@@ -90,11 +90,12 @@ int main(int argc, char **argv)
             printf(" %s %llu", sim_fault_names[k], (unsigned long long)st.by_kind[k]);
     printf("\nsim: %llu acknowledged writes, %llu reads served by replicas and %llu by the "
            "cache (%llu refused, %llu of them "
-           "for a change not yet known safe), %llu elections, %llu snapshots installed, %.1f s\n",
+           "for a change not yet known safe), %llu elections (%llu after a handover), %llu snapshots "
+           "installed, %.1f s\n",
            (unsigned long long)st.acked, (unsigned long long)st.reads,
            (unsigned long long)st.cache_hits,
            (unsigned long long)st.refused_reads, (unsigned long long)st.refused_unsafe, (unsigned long long)st.elections,
-           (unsigned long long)st.snapshots, seconds() - t0);
+           (unsigned long long)st.handovers, (unsigned long long)st.snapshots, seconds() - t0);
     printf("sim: %llu steps, %llu seeds, %llu faults, %d violations\n",
            (unsigned long long)st.steps, (unsigned long long)seeds,
            (unsigned long long)st.faults, st.violations);

@@ -155,7 +155,7 @@ static void trace_dump(const world *w)
                                      "heal",    "pool",    "release", "lookup", "redis"};
     static const char *const kinds[] = {"-",        "append", "append-reply", "vote",
                                         "vote-reply", "snap-req", "snap", "prevote",
-                                        "prevote-reply"};
+                                        "prevote-reply", "handover"};
     uint64_t from = w->ntrace > TRACE ? w->ntrace - TRACE : 0;
     fprintf(stderr, "last %d events (step, ms, event, replica, message, a b c):\n", TRACE);
     for (uint64_t k = from; k < w->ntrace; k++) {
@@ -505,8 +505,11 @@ static void deliver(world *w, event *e)
     case RC_VOTE_REPLY:
     case RC_PREVOTE_REPLY: {
         trace(w, EV_DELIVER, i, m, m->granted, m->epoch, 0);
+        int handed = x->rc.role == RC_CANDIDATE && x->rc.handover_from;
         int res = rc_on_vote_reply(&x->rc, &lv, m, now);
         x->rc.hard_dirty = 0;
+        if (res == 1 && handed)
+            w->st->handovers++;
         if (res == 1)
             won(w, i);
         else if (res == 2)
@@ -528,6 +531,9 @@ static void deliver(world *w, event *e)
         break;
     case RC_SNAP:
         on_snapshot(w, i, e);
+        break;
+    case RC_HANDOVER:
+        trace(w, EV_DELIVER, i, m, rc_on_handover(&x->rc, m, now), m->epoch, 0);
         break;
     }
 }
@@ -560,7 +566,12 @@ static void tick(world *w, int i)
     }
     int r = rc_tick(&x->rc, now);
     x->rc.hard_dirty = 0;
-    if (r) {
+    if (r == 3) { /* a leader that stepped down hands over */
+        rc_msg m;
+        trace(w, EV_TICK, i, NULL, r, x->rc.hard.epoch, 0);
+        if (rc_handover(&x->rc, &m))
+            send(w, &m, NULL, NULL);
+    } else if (r) {
         trace(w, EV_TICK, i, NULL, r, x->rc.hard.epoch, 0);
         x->rc.jitter_ms = sim_range(&w->rng, 0, w->cfg.election_ms);
         ask_votes(w, i);
