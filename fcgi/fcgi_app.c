@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <fcgiapp.h>
@@ -588,6 +589,8 @@ int fcgi_app_listen_address(char *buf, size_t len)
     return 0;
 }
 
+#define READ_TIMEOUT_MS 1000 /* a request's whole arrival, and an idle accept() */
+
 int fcgi_app_run(const fcgi_app_opts *opts, const fcgi_route *routes, size_t nroutes, void *ctx)
 {
     if (install_signals() != 0) {
@@ -606,6 +609,17 @@ int fcgi_app_run(const fcgi_app_opts *opts, const fcgi_route *routes, size_t nro
         LOG_ERROR("FCGX_InitRequest failed");
         return -1;
     }
+    /* A request must arrive whole within READ_TIMEOUT_MS. A process serves
+     * one connection at a time, and a connection from another host that a
+     * partition cuts after it was accepted would otherwise hold the process
+     * in a read until the partition heals: a backup's two peer workers were
+     * seen held so for two seconds, so that the new primary's /state and a
+     * new primary's appends could not reach it. The listener's receive
+     * timeout is inherited by the connections it accepts (Linux), and bounds
+     * accept() too, which then returns with nothing to serve (below). */
+    struct timeval rcv = {READ_TIMEOUT_MS / 1000, (READ_TIMEOUT_MS % 1000) * 1000};
+    if (setsockopt(0, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv) != 0 && errno != ENOTSOCK)
+        LOG_WARN("cannot bound request reads: %s", strerror(errno));
     if (opts != NULL && opts->metrics_dir != NULL && opts->metrics_name != NULL)
         fcgi_metrics_open(opts->metrics_dir, opts->metrics_name,
                           opts->program != NULL ? opts->program : "bazar", routes, nroutes);
@@ -632,6 +646,8 @@ int fcgi_app_run(const fcgi_app_opts *opts, const fcgi_route *routes, size_t nro
         if (rc < 0) {
             if (g_stop)
                 break;
+            if (rc == -EAGAIN || rc == -EWOULDBLOCK)
+                continue; /* no connection within READ_TIMEOUT_MS */
             LOG_ERROR("FCGX_Accept_r failed (%d)", rc);
             if (++failures >= 10) { /* not a transient error: fd 0 is not a listener */
                 FCGX_Free(&im->fcgx, 1);
