@@ -118,7 +118,7 @@ static void lead(repl_t *r)
  * A round lasts as long as its slowest call, and the election is held
  * because `silent` (the primary it last knew) has not been heard from for
  * election_ms: dead, stopped or cut off, it would hold each round for the
- * whole timeout. It is only probed, briefly (heartbeat_ms / 2): its vote,
+ * whole timeout. It is only probed, briefly (heartbeat_ms / 5): its vote,
  * should it answer at all, is one the others can make up for. */
 static int ask_round(repl_t *r, int silent)
 {
@@ -142,7 +142,11 @@ static int ask_round(repl_t *r, int silent)
                  r->m.service, m.epoch, r->self, m.last_epoch, m.last_pos,
                  m.kind == RC_PREVOTE ? "true" : "false", m.handover);
         snprintf(urls[i], sizeof urls[i], "%s/repl/vote", r->peer_base[i]);
-        int probe_ms = repl_probe_ms(r);
+        /* heartbeat_ms / 5 (20 ms by default): a live peer pool answers a
+         * vote in a few milliseconds, and each millisecond here is one of
+         * the failover's, twice (pre-votes, then votes), and widens the
+         * window in which two backups stand at once and split the vote. */
+        int probe_ms = r->cfg->heartbeat_ms / 5 > 10 ? r->cfg->heartbeat_ms / 5 : 10;
         calls[nc] = (fcgi_http_call){.peer = r->peer_key[i], .method = "POST", .url = urls[i],
                                      .headers = hdrs, .body = bodies[nc],
                                      .len = strlen(bodies[nc]),
