@@ -149,7 +149,11 @@ pools() {
     for svc in catalog order; do
         for ((n = 1; n <= $(replica_count $svc); n++)); do
             has_role "$svc:$n" || continue
-            echo "$svc-$n 3 $svc $n"
+            # An order worker holds a purchase while the catalog takes its copy, which waits
+            # out a catalog failover: 8 of them keep purchases flowing meanwhile (docs/
+            # PERFORMANCE.md, "Failures under load"). A catalog worker never waits on
+            # another service.
+            if [[ $svc == order ]]; then echo "$svc-$n 8 $svc $n"; else echo "$svc-$n 3 $svc $n"; fi
             echo "$svc-$n.peer 2 $svc $n"
         done
     done
@@ -158,7 +162,9 @@ pools() {
     # GET and HEAD to "frontend" and every other method to "frontend.write".
     if has_role frontend; then
         echo "frontend 4 frontend -"
-        echo "frontend.write 4 frontend -"
+        # A write holds its process for as long as a failover it meets (up to the 5 s
+        # deadline); at 60 purchases/s a one-second failover is 60 of them at once.
+        echo "frontend.write 16 frontend -"
     fi
 }
 

@@ -26,13 +26,15 @@ GRACE_S = 0.5        # failures may trail the restart by this much (nginx's pass
 BOOK, STOCK = 3, 5000
 
 # Processes each component runs when complete (deploy/lib.sh pools(); nginx: master + 1 worker).
-SIZE = {"frontend": 5, "frontend.write": 5, "redis": 1, "nginx": 2}
+SIZE = {"frontend": 5, "frontend.write": 17, "redis": 1, "nginx": 2}
 
 
 def size_of(name):
     if name in SIZE:
         return SIZE[name]
-    return 3 if name.endswith(".peer") else 4  # multiwatch + its children
+    if name.endswith(".peer"):
+        return 3  # multiwatch + its children
+    return 9 if name.startswith("order-") else 4
 
 
 class Load:
