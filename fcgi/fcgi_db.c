@@ -10,6 +10,20 @@
 
 #include "fcgi_log.h"
 
+/* Runs the schema (idempotent: IF NOT EXISTS throughout). A replica's
+ * processes start together and one of them may hold the write lock for
+ * longer than the busy timeout while it imports a large seed file: the
+ * others wait for it, up to SCHEMA_WAIT_S, instead of failing to start. */
+#define SCHEMA_WAIT_S 120
+static int exec_schema(sqlite3 *db, const char *schema, char *err, size_t errlen)
+{
+    time_t deadline = time(NULL) + SCHEMA_WAIT_S;
+    while (fcgi_db_exec(db, schema, err, errlen) != 0)
+        if (sqlite3_errcode(db) != SQLITE_BUSY || time(NULL) > deadline)
+            return -1;
+    return 0;
+}
+
 sqlite3 *fcgi_db_open(const char *path, int sync_full, const char *schema, char *err,
                       size_t errlen)
 {
@@ -28,7 +42,7 @@ sqlite3 *fcgi_db_open(const char *path, int sync_full, const char *schema, char 
         fcgi_db_exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
                      err, errlen) != 0 ||
         fcgi_db_exec(db, "PRAGMA foreign_keys=ON", err, errlen) != 0 ||
-        (schema && fcgi_db_exec(db, schema, err, errlen) != 0)) {
+        (schema && exec_schema(db, schema, err, errlen) != 0)) {
         sqlite3_close_v2(db);
         return NULL;
     }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,9 +35,9 @@ static int teardown(void **state)
     (void)state;
     char p[sizeof path + 8];
     static const char *const name[] = {"catalog.db", "order.db", "old.db", "pages.db",
-                                       "refusals.db"},
+                                       "refusals.db", "locked.db"},
                              *const ext[] = {"", "-wal", "-shm"};
-    for (int n = 0; n < 5; n++)
+    for (int n = 0; n < 6; n++)
         for (int k = 0; k < 3; k++) {
             snprintf(p, sizeof p, "%s/%s%s", dir, name[n], ext[k]);
             unlink(p);
@@ -394,6 +396,36 @@ static void test_catalog_refusals_are_replicated_state(void **state)
     sqlite3_close_v2(db);
 }
 
+static void *commit_later(void *arg)
+{
+    sleep(6); /* longer than the connections' 5 s busy timeout */
+    exec(arg, "COMMIT");
+    return NULL;
+}
+
+/* A replica's processes start together, and one of them may hold the write
+ * lock for longer than the busy timeout (importing a 100,000-book seed on a
+ * loaded machine did, in CI): the others wait for it in fcgi_db_open's
+ * schema instead of failing to start. */
+static void test_a_process_starting_waits_for_a_long_seed_import(void **state)
+{
+    (void)state;
+    snprintf(path, sizeof path, "%s/locked.db", dir);
+    sqlite3 *first = open_db(catalog_schema_sql);
+    exec(first, "BEGIN IMMEDIATE");
+    exec(first, "INSERT INTO books (id, title, topic, price_cents, quantity) "
+                "VALUES (0, 'Seeded', 't', 100, 1)");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, commit_later, first), 0);
+    time_t t0 = time(NULL);
+    sqlite3 *second = open_db(catalog_schema_sql); /* fails without the wait */
+    assert_true(time(NULL) - t0 >= 5);
+    assert_int_equal(one_int(second, "SELECT COUNT(*) FROM books"), 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    sqlite3_close_v2(second);
+    sqlite3_close_v2(first);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_catalog_schema_upgrades_an_old_file),
         cmocka_unit_test(test_catalog_kept_orders_follow_every_change_of_the_books),
         cmocka_unit_test(test_catalog_refusals_are_replicated_state),
+        cmocka_unit_test(test_a_process_starting_waits_for_a_long_seed_import),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
