@@ -121,7 +121,11 @@ service_log() { # NAME: the log that tells why the service did not start
     case "$1" in
     redis) echo "$LOGDIR/redis.stdout.log $LOGDIR/redis.log" ;;
     nginx) echo "$LOGDIR/nginx.stdout.log $NGINX_ERROR_LOG" ;;
-    *) echo "$LOGDIR/spawn-$1.log $(program_log "$(pools | awk -v s="$1" '$1 == s {print $3 " " $4}')")" ;;
+    *)
+        local prog rep
+        read -r prog rep < <(pools | awk -v s="$1" '$1 == s {print $3, $4}')
+        echo "$LOGDIR/spawn-$1.log $(program_log "$prog" "$rep")"
+        ;;
     esac
 }
 
