@@ -471,6 +471,11 @@ int catalog_apply(void *ctx, sqlite3 *handle, int64_t pos, json_object *op, char
         return 0;
     }
     if (strcmp(kind, "refuse") == 0) {
+        if (!fcgi_json_str(op, "key") || !fcgi_json_str(op, "reason") ||
+            fcgi_json_int(op, "status", -1) < 400 || fcgi_json_int(op, "status", -1) > 499) {
+            snprintf(err, errlen, "refuse entry without key, reason or a 4xx status");
+            return -1;
+        }
         if (record_refusal(handle, op, id, pos) != 0)
             goto fail;
         return 0;
