@@ -147,9 +147,22 @@ def converged(c, timeout=20):
         time.sleep(0.2)
 
 
+def serving(c, timeout=10):
+    """Waits until every replica answers its health check (it holds a read
+    lease): the state `status` then reports as healthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sick = [(svc, i) for svc in ("catalog", "order") for i in (1, 2, 3)
+                if c.internal("GET", "/replica/%s/%d/health" % (svc, i)).status != 200]
+        if not sick or time.monotonic() > deadline:
+            return sick
+        time.sleep(0.2)
+
+
 def test_up_started_every_host(dep, c):
     st = converged(c)
     assert [r["role"] for r in st["catalog"]["replicas"]].count("primary") == 1
+    assert not serving(c), "replicas without a read lease 10 s after converging"
     r = dep.cluster("status")
     for host in ("h1", "h2", "h3", "h4"):
         assert "== %s " % host in r.stdout, r.stdout
