@@ -142,6 +142,13 @@ replica_count() {
     if [[ $1 == catalog ]]; then echo "$BAZAR_CATALOG_REPLICAS"; else echo "$BAZAR_ORDER_REPLICAS"; fi
 }
 
+# Pool sizes that an operator may change (README, "Configuration"): the front end's write
+# processes and each order replica's workers (docs/PERFORMANCE.md, "Failures under load").
+WRITE_WORKERS="${BAZAR_WRITE_WORKERS:-16}"
+ORDER_WORKERS="${BAZAR_ORDER_WORKERS:-8}"
+[[ "$WRITE_WORKERS" =~ ^[1-9][0-9]?$ ]] || die "BAZAR_WRITE_WORKERS=$WRITE_WORKERS: expected 1 to 99"
+[[ "$ORDER_WORKERS" =~ ^[1-9][0-9]?$ ]] || die "BAZAR_ORDER_WORKERS=$ORDER_WORKERS: expected 1 to 99"
+
 # Every FastCGI pool this host runs as "name children program replica-arg"; name is also the
 # socket/pid-file stem.
 pools() {
@@ -153,7 +160,7 @@ pools() {
             # out a catalog failover: 8 of them keep purchases flowing meanwhile (docs/
             # PERFORMANCE.md, "Failures under load"). A catalog worker never waits on
             # another service.
-            if [[ $svc == order ]]; then echo "$svc-$n 8 $svc $n"; else echo "$svc-$n 3 $svc $n"; fi
+            if [[ $svc == order ]]; then echo "$svc-$n $ORDER_WORKERS $svc $n"; else echo "$svc-$n 3 $svc $n"; fi
             echo "$svc-$n.peer 2 $svc $n"
         done
     done
@@ -164,7 +171,7 @@ pools() {
         echo "frontend 4 frontend -"
         # A write holds its process for as long as a failover it meets (up to the 5 s
         # deadline); at 60 purchases/s a one-second failover is 60 of them at once.
-        echo "frontend.write 16 frontend -"
+        echo "frontend.write $WRITE_WORKERS frontend -"
     fi
 }
 

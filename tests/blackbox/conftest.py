@@ -35,6 +35,12 @@ import pytest
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HTTP_TIMEOUT = 10.0  # seconds, every request
 START_TIMEOUT = float(os.environ.get("BAZAR_TEST_START_TIMEOUT", "120"))
+# The black-box clusters run smaller write pools than the defaults (16 front-end
+# write processes, 8 order workers): every test starts clusters, and 27 more
+# processes per cluster cost minutes of `make test`. The sizes matter for
+# capacity under faults, which `make bench-faults` (and its smoke run in `make
+# test`) and the Jepsen-style suite measure with the defaults.
+TEST_WRITE_WORKERS, TEST_ORDER_WORKERS = 4, 3
 STOP_TIMEOUT = 60.0
 HEALTH_WAIT = 20.0  # after start.sh returned, how long /health may take to say 200
 
@@ -440,6 +446,8 @@ class Cluster:
             "BAZAR_ORDER_REPLICAS": str(self.order_replicas),
             "BAZAR_CACHE": self.cache,
             "BAZAR_CONF_EXTRA": self.conf_extra,
+            "BAZAR_WRITE_WORKERS": str(TEST_WRITE_WORKERS),
+            "BAZAR_ORDER_WORKERS": str(TEST_ORDER_WORKERS),
         })
         test_bin = os.environ.get("BAZAR_TEST_BIN")
         if test_bin:

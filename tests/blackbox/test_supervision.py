@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from conftest import describe, pid_alive
+from conftest import TEST_ORDER_WORKERS, TEST_WRITE_WORKERS, describe, pid_alive
 from test_faults import check_invariants, set_stock, wait_converged, Ledger
 
 RECOVERY_S = 10.0    # the component is complete again (every process) within this
@@ -26,7 +26,7 @@ GRACE_S = 0.5        # failures may trail the restart by this much (nginx's pass
 BOOK, STOCK = 3, 5000
 
 # Processes each component runs when complete (deploy/lib.sh pools(); nginx: master + 1 worker).
-SIZE = {"frontend": 5, "frontend.write": 17, "redis": 1, "nginx": 2}
+SIZE = {"frontend": 5, "frontend.write": 1 + TEST_WRITE_WORKERS, "redis": 1, "nginx": 2}
 
 
 def size_of(name):
@@ -34,7 +34,7 @@ def size_of(name):
         return SIZE[name]
     if name.endswith(".peer"):
         return 3  # multiwatch + its children
-    return 9 if name.startswith("order-") else 4
+    return 1 + TEST_ORDER_WORKERS if name.startswith("order-") else 4
 
 
 class Load:
